@@ -1,0 +1,17 @@
+"""Exceptions for user mistakes: each carries one line that names what is wrong."""
+
+from __future__ import annotations
+
+__all__ = ["ConfigError", "EwpolarError", "InputError"]
+
+
+class EwpolarError(Exception):
+    """A user-facing error; ``str(err)`` is one line naming the file, field or option."""
+
+
+class ConfigError(EwpolarError):
+    """An analysis config that cannot be read or does not validate."""
+
+
+class InputError(EwpolarError):
+    """An input file, fileset or option that cannot be used."""
