@@ -67,5 +67,50 @@ def generate(channel: str, events: int, seed: int, out: Path, config_path: Path 
     click.echo(f"wrote {fileset}")
 
 
+@main.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True,
+              help="Analysis config (config/ssww.yaml or config/wh.yaml).")
+@click.option("--fileset", type=click.Path(path_type=Path), required=True,
+              help="coffea fileset JSON (as written by 'ewpolar generate').")
+@click.option("--region", default="all", show_default=True,
+              help="One region of the config, a comma-separated list, or 'all'.")
+@click.option("--executor", type=click.Choice(["iterative", "futures", "dask"]), default="iterative",
+              show_default=True, help="coffea executor.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes (futures) or LocalCluster workers (dask).")
+@click.option("--scheduler", default=None, help="Address of an existing dask scheduler (with --executor dask).")
+@click.option("--chunksize", type=click.IntRange(min=1), default=100_000, show_default=True,
+              help="Entries per chunk.")
+@click.option("--maxchunks", type=click.IntRange(min=1), default=None, help="At most this many chunks per dataset.")
+@click.option("--skip-bad-files", is_flag=True, help="Skip unreadable files and report them in metrics.json.")
+@click.option("--checkpoint", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for per-chunk checkpoints; a rerun processes only chunks not yet done.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Output folder: histograms.root, cutflow.json, metrics.json.")
+@_user_errors
+def run(config_path: Path, fileset: Path, region: str, executor: str, workers: int,
+        scheduler: str | None, chunksize: int, maxchunks: int | None, skip_bad_files: bool,
+        checkpoint: Path | None, progress: bool, out: Path) -> None:
+    """Run the analysis of a config over a fileset, region by region."""
+    from analysis.config import load_config
+    from analysis.runner import load_fileset, run_analysis
+
+    cfg = load_config(config_path)
+    regions = None if region == "all" else [r.strip() for r in region.split(",") if r.strip()]
+    files = load_fileset(fileset)
+    result = run_analysis(cfg, files, regions=regions, executor=executor, workers=workers,
+                          scheduler=scheduler, chunksize=chunksize, maxchunks=maxchunks,
+                          skip_bad_files=skip_bad_files, checkpoint=checkpoint,
+                          progress=progress, out=out)
+    m = result.metrics
+    click.echo(f"processed {m['events_processed']} of {m['events_total']} events in "
+               f"{m['seconds']:.1f} s ({m['events_per_second'] or 0:.0f} events/s), "
+               f"{len(m['skipped_files'])} file(s) skipped")
+    for skip in m["skipped_files"]:
+        click.echo(f"skipped {skip['file']}: {skip['reason']}", err=True)
+    click.echo(f"wrote {', '.join(str(p) for p in result.files.values())}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

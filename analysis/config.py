@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import itertools
 import logging
 import types
 import typing
@@ -133,7 +134,7 @@ class HistAxis(_Strict):
         if self.edges is not None:
             if any(v is not None for v in regular):
                 raise ValueError("give either edges or bins/start/stop, not both")
-            if len(self.edges) < 2 or any(b <= a for a, b in zip(self.edges, self.edges[1:])):
+            if len(self.edges) < 2 or any(b <= a for a, b in itertools.pairwise(self.edges)):
                 raise ValueError("edges must be at least two strictly increasing numbers")
         else:
             if any(v is None for v in regular):

@@ -1,0 +1,342 @@
+"""Run an analysis processor over a fileset with coffea's Runner.
+
+The runner is the library side of ``ewpolar run``: it checks the fileset, builds the
+processor of the config's channel, runs it with coffea's ``Runner`` on the chosen
+executor (iterative, futures or dask-distributed), and writes the outputs of
+design.md atomically: ``histograms.root``, ``cutflow.json`` and ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uproot
+from coffea import processor
+from coffea.nanoevents import NanoAODSchema
+
+from analysis.config import AnalysisConfig, config_hash
+from analysis.errors import InputError
+from analysis.histio import write_histograms
+from analysis.outputs import atomic_write_json, ensure_writable_dir
+
+__all__ = ["EXECUTORS", "RunResult", "build_processor", "load_fileset", "run_analysis"]
+
+log = logging.getLogger(__name__)
+
+EXECUTORS = ("iterative", "futures", "dask")
+
+# Exceptions that mark an input file as bad (unreadable, truncated, no tree, corrupt
+# baskets). With --skip-bad-files coffea skips the file; otherwise the run stops.
+BAD_FILE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    uproot.exceptions.KeyInFileError,
+    ValueError,
+    EOFError,
+)
+
+
+@dataclass
+class RunResult:
+    """What a run produced: the accumulated output, metrics and where files went."""
+
+    output: dict[str, Any]
+    metrics: dict[str, Any]
+    out_dir: Path | None = None
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def load_fileset(path: str | Path) -> dict[str, Any]:
+    """Read a coffea fileset JSON and check that every file it names exists.
+
+    Remote URLs (``root://``, ``https://`` ...) are passed through unchecked.
+
+    Raises:
+        InputError: the fileset is missing, not JSON, malformed, or names a missing file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: fileset not found")
+    try:
+        fileset = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a valid JSON fileset: {exc}") from None
+    if not isinstance(fileset, dict) or not fileset:
+        raise InputError(f"{path}: a fileset is a non-empty mapping {{dataset: {{files, metadata}}}}")
+    for dataset, entry in fileset.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("files"), dict | list):
+            raise InputError(f"{path}: dataset '{dataset}': needs a 'files' mapping {{path: tree}}")
+        files = entry["files"]
+        if isinstance(files, list):
+            entry["files"] = files = dict.fromkeys(files, "Events")
+        resolved = {}
+        for fname, tree in files.items():
+            if "://" not in fname:
+                fpath = Path(fname)
+                if not fpath.is_absolute():
+                    fpath = (path.parent / fpath).resolve()
+                if not fpath.is_file():
+                    raise InputError(f"{path}: dataset '{dataset}': file not found: {fname}")
+                fname = str(fpath)
+            resolved[fname] = tree
+        entry["files"] = resolved
+        entry.setdefault("metadata", {})
+    return fileset
+
+
+def build_processor(config: AnalysisConfig, regions: list[str] | None = None) -> processor.ProcessorABC:
+    """The coffea processor of the config's channel, restricted to ``regions``."""
+    if config.channel == "ssww":
+        from processors.ssww import SSWWProcessor
+
+        return SSWWProcessor(config, regions=regions)
+    from processors.wh import WHProcessor
+
+    return WHProcessor(config, regions=regions)
+
+
+@contextmanager
+def _executor(name: str, workers: int, scheduler: str | None, progress: bool,
+              retries: int) -> Iterator[processor.executor.ExecutorBase]:
+    if name == "iterative":
+        yield processor.IterativeExecutor(status=progress, retries=retries)
+    elif name == "futures":
+        yield processor.FuturesExecutor(workers=workers, status=progress, retries=retries)
+    elif name == "dask":
+        from distributed import Client, LocalCluster
+
+        if scheduler:
+            try:
+                client = Client(scheduler, timeout="20s")
+            except (OSError, TimeoutError) as exc:
+                raise InputError(f"--scheduler {scheduler}: cannot connect: {exc}") from None
+            cluster = None
+        else:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
+            client = Client(cluster)
+        try:
+            yield processor.DaskExecutor(client=client, status=progress, retries=retries)
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    else:
+        raise InputError(f"--executor {name}: unknown executor (choose from {', '.join(EXECUTORS)})")
+
+
+def _file_entries(fileset: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Entries of every input file, or the reason it cannot be read (main process)."""
+    info: dict[str, dict[str, Any]] = {}
+    for dataset, entry in fileset.items():
+        for fname, tree in entry["files"].items():
+            rec: dict[str, Any] = {"dataset": dataset, "tree": tree}
+            try:
+                with uproot.open(fname) as f:
+                    if tree not in f:
+                        raise uproot.exceptions.KeyInFileError(tree, file_path=fname)
+                    rec["entries"] = int(f[tree].num_entries)
+            except Exception as exc:  # any failure to open is a property of the file
+                rec["error"] = _one_line(exc)
+            info[fname] = rec
+    return info
+
+
+def _one_line(exc: BaseException) -> str:
+    """The innermost useful message of an exception chain, on one line."""
+    chain = []
+    cur: BaseException | None = exc
+    while cur is not None and len(chain) < 10:
+        chain.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    root = chain[-1]
+    if isinstance(root, uproot.exceptions.KeyInFileError):
+        msg = f"no '{root.key}' tree in the file"
+    else:
+        msg = f"{type(root).__name__}: {root}"
+    return " ".join(msg.split())[:300]
+
+
+_ITEM_FILE = re.compile(r"filename='([^']+)'")
+
+
+def _failed_file(exc: BaseException) -> str | None:
+    cur: BaseException | None = exc
+    while cur is not None:
+        m = _ITEM_FILE.search(str(cur))
+        if m:
+            return m.group(1)
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
+def _is_bad_file_error(exc: BaseException) -> bool:
+    """True when the exception chain holds an I/O or deserialisation error."""
+    cur: BaseException | None = exc
+    while cur is not None:
+        if isinstance(cur, BAD_FILE_ERRORS) or type(cur).__module__.startswith(("uproot", "cramjam")):
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
+def run_analysis(
+    config: AnalysisConfig,
+    fileset: dict[str, Any],
+    *,
+    regions: list[str] | None = None,
+    executor: str = "iterative",
+    workers: int = 1,
+    scheduler: str | None = None,
+    chunksize: int = 100_000,
+    maxchunks: int | None = None,
+    skip_bad_files: bool = False,
+    checkpoint: str | Path | None = None,
+    retries: int = 1,
+    progress: bool = False,
+    out: str | Path | None = None,
+) -> RunResult:
+    """Run the channel's processor over ``fileset`` and (optionally) write the outputs.
+
+    Args:
+        config: validated analysis config.
+        fileset: coffea fileset (see :func:`load_fileset`).
+        regions: region names, or None for all regions of the config.
+        executor: 'iterative', 'futures' or 'dask'.
+        workers: processes for futures, or LocalCluster workers for dask.
+        scheduler: address of an existing dask scheduler (dask executor only).
+        chunksize: entries per chunk.
+        maxchunks: process at most this many chunks per dataset (quick looks).
+        skip_bad_files: skip unreadable files (coffea's skipbadfiles) and report them.
+        checkpoint: folder for coffea's per-chunk checkpoints; a rerun skips done chunks.
+        retries: attempts after a failed chunk before the file counts as bad.
+        progress: show a progress bar.
+        out: output folder for histograms.root, cutflow.json, metrics.json.
+
+    Raises:
+        InputError: a bad input file (without ``skip_bad_files``), or an unusable option.
+    """
+    if executor not in EXECUTORS:
+        raise InputError(f"--executor {executor}: unknown executor (choose from {', '.join(EXECUTORS)})")
+    if scheduler and executor != "dask":
+        raise InputError("--scheduler: only used with --executor dask")
+    if chunksize < 1:
+        raise InputError(f"--chunksize {chunksize}: must be a positive number of entries")
+    out_dir = ensure_writable_dir(out) if out is not None else None
+    proc = build_processor(config, regions)
+
+    files = _file_entries(fileset)
+    bad = {f: r for f, r in files.items() if "error" in r}
+    if bad and not skip_bad_files:
+        fname, rec = next(iter(bad.items()))
+        raise InputError(f"{fname}: {rec['error']} (use --skip-bad-files to skip it)")
+    run_fileset = {
+        ds: {**entry, "files": {f: t for f, t in entry["files"].items() if f not in bad}}
+        for ds, entry in fileset.items()
+    }
+    run_fileset = {ds: e for ds, e in run_fileset.items() if e["files"]}
+    if not run_fileset:
+        raise InputError("no readable input file in the fileset")
+
+    checkpointer = None
+    if checkpoint is not None:
+        checkpointer = processor.SimpleCheckpointer(str(ensure_writable_dir(checkpoint)))
+
+    tic = time.perf_counter()
+    caught: list[warnings.WarningMessage] = []
+    with _executor(executor, workers, scheduler, progress, retries) as exe:
+        runner = processor.Runner(
+            executor=exe,
+            chunksize=chunksize,
+            maxchunks=maxchunks,
+            skipbadfiles=BAD_FILE_ERRORS if skip_bad_files else False,
+            savemetrics=True,
+            schema=NanoAODSchema,
+            checkpointer=checkpointer,
+        )
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                wrapped = runner.run(run_fileset, proc)
+        except Exception as exc:
+            fname = _failed_file(exc)
+            if fname is None or not _is_bad_file_error(exc):
+                raise
+            raise InputError(f"{fname}: {_one_line(exc)} (use --skip-bad-files to skip it)") from None
+    seconds = time.perf_counter() - tic
+    for w in caught:
+        log.info("coffea: %s", w.message)
+
+    output = wrapped["out"]
+    raw_metrics = wrapped.get("metrics", {})
+    metrics = _metrics(config, fileset, files, wrapped, raw_metrics, seconds,
+                       executor=executor, workers=workers, chunksize=chunksize, regions=regions)
+
+    result = RunResult(output=output, metrics=metrics, out_dir=out_dir)
+    if out_dir is not None:
+        result.files["histograms"] = write_histograms(output["hists"], out_dir / "histograms.root")
+        result.files["cutflow"] = atomic_write_json(out_dir / "cutflow.json", output.get("cutflow", {}))
+        result.files["metrics"] = atomic_write_json(out_dir / "metrics.json", metrics)
+    return result
+
+
+def _metrics(config: AnalysisConfig, fileset: dict[str, Any], files: dict[str, dict[str, Any]],
+             wrapped: dict[str, Any], raw: dict[str, Any], seconds: float, **options: Any) -> dict[str, Any]:
+    """The metrics record of a run (AGC style): accounting, throughput, I/O, versions."""
+    import awkward
+    import coffea
+    import numba
+    import uproot as _uproot
+
+    from analysis import __version__
+
+    processed_items = wrapped.get("processed", set())
+    processed_by_file: dict[str, int] = {}
+    for item in processed_items:
+        processed_by_file[item.filename] = processed_by_file.get(item.filename, 0) + (
+            item.entrystop - item.entrystart)
+    total = sum(r.get("entries", 0) for r in files.values())
+    processed = sum(processed_by_file.values())
+    skipped = []
+    for fname, rec in files.items():
+        done = processed_by_file.get(fname, 0)
+        entries = rec.get("entries")
+        if "error" in rec:
+            skipped.append({"file": fname, "dataset": rec["dataset"], "entries_skipped": entries,
+                            "reason": rec["error"]})
+        elif entries is not None and done < entries:
+            skipped.append({"file": fname, "dataset": rec["dataset"],
+                            "entries_skipped": entries - done,
+                            "reason": "chunks failed while reading (see log)"})
+    columns = sorted({c.rsplit("-", 1)[0] for c in raw.get("columns", [])})
+    return {
+        "events_total": total,
+        "events_processed": processed,
+        "events_skipped": total - processed,
+        "chunks": raw.get("chunks", 0),
+        "seconds": round(seconds, 4),
+        "events_per_second": round(processed / seconds, 1) if seconds > 0 else None,
+        "process_seconds": round(float(raw.get("processtime", 0.0)), 4),
+        "columns_read": columns,
+        "bytes_read": int(raw.get("bytesread", 0)),
+        "skipped_files": skipped,
+        "datasets": sorted(fileset),
+        "options": {k: v for k, v in options.items()},
+        "config": config.source,
+        "config_hash": config_hash(config),
+        "versions": {
+            "ewpolar": __version__,
+            "coffea": coffea.__version__,
+            "awkward": awkward.__version__,
+            "uproot": _uproot.__version__,
+            "numba": numba.__version__,
+        },
+    }
