@@ -58,11 +58,12 @@ def main(verbose: int) -> None:
 def generate(channel: str, events: int, seed: int, out: Path, config_path: Path | None) -> None:
     """Generate toy samples as NanoAOD-schema ROOT files plus a coffea fileset.json."""
     from analysis.config import load_config
-    from analysis.generator import generate as run_generator
 
     cfg = load_config(config_path if config_path is not None else channel)
     if cfg.channel != channel:
         raise EwpolarError(f"--config {config_path}: config is for channel '{cfg.channel}', not '{channel}'")
+    from analysis.generator import generate as run_generator
+
     fileset = run_generator(cfg, events=events, seed=seed, out=out, progress=True)
     click.echo(f"wrote {fileset}")
 
