@@ -165,9 +165,13 @@ class Systematic(_Strict):
 
 
 class FitSpec(_Strict):
+    """One ssWW fit: the 2D template, the samples scaled by the POI and those floating."""
+
     template: str
     poi_samples: list[str]
     floating_samples: list[str] = []
+    # SM fiducial cross section of the POI samples (fb); default: their summed xsec_fb
+    sm_fiducial_xsec_fb: PositiveFloat | None = None
 
 
 class CPScan(_Strict):
@@ -183,6 +187,10 @@ class FitSettings(_Strict):
     fits: dict[str, FitSpec] = {}
     cp_scan: CPScan | None = None
     control_regions: list[str] = []
+    # 1D histogram fitted in each control region (one bin per histogram bin)
+    control_observable: str | None = None
+    # WH: the 2D Q_l cos(delta+) x pT^W histogram of the signal region
+    signal_observable: str | None = None
     free_normalisations: dict[str, str] = {}
 
 

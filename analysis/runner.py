@@ -13,6 +13,7 @@ import logging
 import re
 import time
 import warnings
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ BAD_FILE_ERRORS: tuple[type[BaseException], ...] = (
     uproot.exceptions.KeyInFileError,
     ValueError,
     EOFError,
+    zlib.error,
 )
 
 
@@ -182,7 +184,8 @@ def _is_bad_file_error(exc: BaseException) -> bool:
     """True when the exception chain holds an I/O or deserialisation error."""
     cur: BaseException | None = exc
     while cur is not None:
-        if isinstance(cur, BAD_FILE_ERRORS) or type(cur).__module__.startswith(("uproot", "cramjam")):
+        if isinstance(cur, BAD_FILE_ERRORS) or type(cur).__module__.startswith(
+                ("uproot", "cramjam", "zlib", "lzma", "lz4", "zstandard")):
             return True
         cur = cur.__cause__ or cur.__context__
     return False
