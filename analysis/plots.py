@@ -1,0 +1,152 @@
+"""Figures with mplhep: stacked distributions with a ratio panel and 2D templates.
+
+Every figure is saved as PNG and PDF; functions return the paths they wrote.
+Matplotlib runs on the Agg backend (no display needed).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib as mpl
+
+mpl.use("Agg")
+
+import matplotlib.pyplot as plt
+import mplhep
+import numpy as np
+
+from analysis.config import AnalysisConfig
+from analysis.histio import HistKey, Template
+
+__all__ = ["plot_region_stack", "plot_stacks", "plot_template_2d", "save_figure"]
+
+log = logging.getLogger(__name__)
+
+
+
+def _label(ax: plt.Axes, config: AnalysisConfig, text: str) -> None:
+    mplhep.label.exp_label(exp="ewpolar", llabel=f"toy simulation, {text}", data=False,
+                           lumi=config.luminosity_fb, com=13, ax=ax, loc=0)
+
+
+def save_figure(fig: plt.Figure, stem: str | Path) -> list[Path]:
+    """Save ``fig`` as ``stem.png`` and ``stem.pdf``, close it, return both paths."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+    for p in paths:
+        fig.savefig(p, dpi=110 if p.suffix == ".png" else None, bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
+def _axis_label(config: AnalysisConfig, observable: str) -> str:
+    ax = config.histograms.get(observable)
+    return ax.label if ax is not None and ax.label else observable
+
+
+def plot_region_stack(
+    histograms: Mapping[HistKey, Template],
+    config: AnalysisConfig,
+    region: str,
+    observable: str,
+    out_dir: str | Path,
+    *,
+    systematic: str = "nominal",
+    data: np.ndarray | None = None,
+    data_label: str = "Pseudo-data",
+    scale: Mapping[str, np.ndarray | float] | None = None,
+    tag: str = "prefit",
+) -> list[Path]:
+    """Stacked MC of every dataset in ``region`` for a 1D ``observable``, with a ratio panel.
+
+    Args:
+        histograms: from :func:`analysis.histio.read_histograms`.
+        config: the analysis config (sample kinds, axis labels, luminosity).
+        region, observable, systematic: which histograms to draw.
+        data: observed counts per bin; default: the summed MC (Asimov pseudo-data).
+        scale: per-dataset factors (e.g. post-fit yields / pre-fit yields per bin).
+        tag: file-name suffix, e.g. 'prefit' or 'postfit'.
+    """
+    entries = []
+    for key, tmpl in histograms.items():
+        if (key.region, key.observable, key.systematic) != (region, observable, systematic):
+            continue
+        if tmpl.values.ndim != 1:
+            return []
+        values = tmpl.values * (np.asarray(scale[key.dataset]) if scale and key.dataset in scale else 1.0)
+        entries.append((key.dataset, values, tmpl.variances, tmpl.edges[0]))
+    if not entries:
+        return []
+    order = {name: i for i, name in enumerate(config.samples)}
+    # backgrounds at the bottom of the stack, signals on top
+    entries.sort(key=lambda e: (config.samples[e[0]].kind == "signal" if e[0] in config.samples else False,
+                                order.get(e[0], 99)))
+    edges = entries[0][3]
+    total = np.sum([e[1] for e in entries], axis=0)
+    total_var = np.sum([e[2] for e in entries], axis=0)
+    obs = total if data is None else np.asarray(data, dtype=float)
+
+    mplhep.style.use("ATLAS")
+    fig, (ax, rax) = plt.subplots(2, 1, figsize=(7, 7), sharex=True,
+                                  gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05})
+    mplhep.histplot([e[1] for e in entries], edges, stack=True, histtype="fill",
+                    label=[e[0] for e in entries], ax=ax)
+    ax.stairs(total + np.sqrt(total_var), edges, baseline=total - np.sqrt(total_var),
+              fill=True, alpha=0.3, color="grey", hatch="///", label="MC stat. unc.")
+    centers = 0.5 * (edges[1:] + edges[:-1])
+    ax.errorbar(centers, obs, yerr=np.sqrt(np.clip(obs, 0, None)), fmt="ko", label=data_label)
+    ax.set_ylabel("Events")
+    ax.set_ylim(0, max(1e-9, float(np.max(np.maximum(total, obs)))) * 1.5)
+    ax.legend(ncol=2, fontsize="small")
+    _label(ax, config, region)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(total > 0, obs / total, np.nan)
+        rerr = np.where(total > 0, np.sqrt(np.clip(obs, 0, None)) / total, np.nan)
+        band = np.where(total > 0, np.sqrt(total_var) / total, 0.0)
+    rax.stairs(1 + band, edges, baseline=1 - band, fill=True, alpha=0.3, color="grey")
+    rax.errorbar(centers, ratio, yerr=rerr, fmt="ko")
+    rax.axhline(1.0, color="k", lw=0.8)
+    rax.set_ylim(0.5, 1.5)
+    rax.set_ylabel("Data / MC")
+    rax.set_xlabel(_axis_label(config, observable))
+    return save_figure(fig, Path(out_dir) / f"{region}_{observable}_{tag}")
+
+
+def plot_stacks(histograms: Mapping[HistKey, Template], config: AnalysisConfig,
+                out_dir: str | Path, *, regions: Sequence[str] | None = None) -> list[Path]:
+    """Pre-fit stacks of every 1D observable in every region present in ``histograms``."""
+    keys = {(k.region, k.observable) for k in histograms if k.systematic == "nominal"}
+    paths: list[Path] = []
+    for region, observable in sorted(keys):
+        if regions is not None and region not in regions:
+            continue
+        paths += plot_region_stack(histograms, config, region, observable, out_dir)
+    return paths
+
+
+def plot_template_2d(histograms: Mapping[HistKey, Template], config: AnalysisConfig,
+                     observable: str, datasets: Sequence[str], out_dir: str | Path, *,
+                     region: str = "signal", xlabel: str = "", ylabel: str = "",
+                     name: str | None = None) -> list[Path]:
+    """The summed 2D template of ``datasets`` (e.g. a score template) in ``region``."""
+    total = None
+    edges = None
+    for ds in datasets:
+        t = histograms.get(HistKey(ds, region, "nominal", observable))
+        if t is None or t.values.ndim != 2:
+            continue
+        total = t.values if total is None else total + t.values
+        edges = t.edges
+    if total is None:
+        return []
+    mplhep.style.use("ATLAS")
+    fig, ax = plt.subplots(figsize=(7, 6))
+    mplhep.hist2dplot(total, edges[0], edges[1], ax=ax, cmap="viridis")
+    ax.set_xlabel(xlabel or f"{observable} x")
+    ax.set_ylabel(ylabel or f"{observable} y")
+    _label(ax, config, f"{region}: {' + '.join(datasets)}")
+    return save_figure(fig, Path(out_dir) / (name or f"{region}_{observable}_{'_'.join(datasets)}"))
