@@ -1,0 +1,144 @@
+"""Throughput of ONNX classifier inference with onnxruntime on one thread.
+
+Exports k-fold MLP classifiers of several sizes (random weights; speed does not
+depend on the values) with ``models.training.export``, loads them with
+``analysis.inference.load_classifier`` (one intra-op and one inter-op thread)
+and scores N events in batches of 100k. Reports events per second (best and
+median of the repeats).
+
+``--compare-all-folds`` also times the alternative graph that runs every event
+through all k fold networks and then picks fold ``event % k`` (GatherElements),
+to show what the in-graph routing of the exported graph saves.
+
+Usage:
+    python benchmarks/bench_inference.py [--events 2000000] [--repeats 5]
+        [--inputs 20] [--compare-all-folds] [--json results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from onnx import TensorProto, helper
+
+from analysis.inference import load_classifier
+from models.training.export import (
+    OPSET,
+    _fold_network,
+    _GraphBuilder,
+    export_classifier,
+)
+from models.training.mlp import MLP, MLPConfig
+
+# (hidden layers, width, folds)
+SIZES = [(2, 32, 5), (3, 64, 5), (3, 64, 3), (3, 128, 5), (4, 128, 5)]
+BATCH = 100_000
+
+
+def make_models(n_inputs: int, n_layers: int, width: int, k: int) -> list[MLP]:
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    return [
+        MLP(n_inputs, n_layers=n_layers, width=width,
+            input_mean=rng.normal(size=n_inputs), input_scale=rng.uniform(0.5, 2.0, n_inputs)).eval()
+        for _ in range(k)
+    ]
+
+
+def all_folds_graph(models: list[MLP]) -> bytes:
+    """Reference design: every event through all k networks, then select ``event % k``."""
+    k, d = len(models), models[0].n_inputs
+    g = _GraphBuilder()
+    g.const("axis1", np.array([1], dtype=np.int64))
+    logits = [g.node("Unsqueeze", [_fold_network(g, m, f, "features"), "axis1"], f"u{f}")
+              for f, m in enumerate(models)]
+    stacked = g.node("Concat", logits, "stacked", axis=1)
+    fold = g.node("Mod", ["event", g.const("k", np.array(k, dtype=np.int64))], "fold")
+    fold = g.node("Unsqueeze", [fold, "axis1"], "fold_col")
+    picked = g.node("GatherElements", [stacked, fold], "picked", axis=1)
+    g.node("Sigmoid", [g.node("Squeeze", [picked, "axis1"], "logit")], "probability")
+    graph = helper.make_graph(
+        g.nodes, "all_folds",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", d]),
+         helper.make_tensor_value_info("event", TensorProto.INT64, ["N"])],
+        [helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["N"])],
+        g.initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def time_calls(run, repeats: int) -> list[float]:
+    run()  # warm-up: allocations, first-call graph setup
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=2_000_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--inputs", type=int, default=20)
+    parser.add_argument("--compare-all-folds", action="store_true")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(args.events, args.inputs)).astype(np.float32)
+    event = rng.integers(0, 2**40, size=args.events, dtype=np.uint64)
+    names = [f"x{i}" for i in range(args.inputs)]
+    print(f"onnxruntime {ort.__version__}, {platform.processor() or platform.machine()}, "
+          f"{args.events} events, {args.inputs} inputs, batches of {BATCH}, 1 thread")
+    print(f"{'layers x width':>15} {'k':>3} {'graph':>10} {'best Mev/s':>11} {'median Mev/s':>13}")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n_layers, width, k in SIZES:
+            models = make_models(args.inputs, n_layers, width, k)
+            path = Path(tmp) / f"mlp_{n_layers}x{width}_k{k}.onnx"
+            export_classifier(models, path, inputs=names, fold_auc=[0.5] * k, config=MLPConfig())
+            clf = load_classifier(path)
+            variants = {"routed": lambda clf=clf: clf.predict(features, event, chunk_size=BATCH)}
+            if args.compare_all_folds:
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = 1
+                options.inter_op_num_threads = 1
+                session = ort.InferenceSession(all_folds_graph(models), options,
+                                               providers=["CPUExecutionProvider"])
+                ev64 = (event % np.uint64(k)).astype(np.int64)
+
+                def all_folds(session=session, ev64=ev64) -> None:
+                    for start in range(0, args.events, BATCH):
+                        session.run(None, {"features": features[start:start + BATCH],
+                                           "event": ev64[start:start + BATCH]})
+
+                variants["all folds"] = all_folds
+            for label, run in variants.items():
+                times = time_calls(run, args.repeats)
+                best = args.events / min(times) / 1e6
+                median = args.events / statistics.median(times) / 1e6
+                print(f"{f'{n_layers} x {width}':>15} {k:>3} {label:>10} {best:>11.2f} {median:>13.2f}")
+                rows.append({"n_layers": n_layers, "width": width, "k": k, "graph": label,
+                             "best_mevents_per_s": round(best, 3),
+                             "median_mevents_per_s": round(median, 3)})
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
