@@ -158,9 +158,18 @@ class Template(_Strict):
 
 
 class Systematic(_Strict):
+    """One systematic uncertainty.
+
+    ``mode`` applies to scale variations (envelope of the 7-point variations, or
+    every LHEScaleWeight member as its own category); ``pdf_scheme`` tells how
+    the LHEPdfWeight members combine: Hessian eigenvectors (quadrature sum of
+    the deviations) or Monte Carlo replicas (standard deviation).
+    """
+
     kind: Literal["normsys", "scale", "pdf", "jes", "correction"]
     size: PositiveFloat | None = None
     mode: Literal["envelope", "all"] = "envelope"
+    pdf_scheme: Literal["hessian", "replicas"] = "hessian"
     file: str | None = None
 
 

@@ -123,7 +123,7 @@ def _executor(name: str, workers: int, scheduler: str | None, progress: bool,
             cluster = None
         else:
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
+                                   dashboard_address=":0")
             client = Client(cluster)
         try:
             yield processor.DaskExecutor(client=client, status=progress, retries=retries)

@@ -1,0 +1,1 @@
+"""coffea processors, one per analysis: :mod:`processors.ssww` and :mod:`processors.wh`."""

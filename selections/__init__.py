@@ -1,0 +1,1 @@
+"""Object and event selections: objects (leptons, jets, b-jets), regions, cutflows."""

@@ -1,0 +1,67 @@
+"""Run every benchmark of the project and write one markdown table of their figures.
+
+    python benchmarks/run_all.py [--quick] [--out benchmarks/results.md]
+
+Each ``benchmarks/bench_*.py`` script takes ``--json PATH`` and writes a flat mapping
+of figure name to value; this script runs them one after another (so they do not
+compete for the two cores) and collects the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# smaller inputs for a quick look; the full defaults are the documented figures
+QUICK_ARGS = {
+    "bench_generator.py": ["--events", "200000"],
+    "bench_observables.py": ["--events", "200000"],
+    "bench_processor.py": ["--events", "200000"],
+    "bench_inference.py": ["--events", "200000"],
+}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smaller inputs")
+    ap.add_argument("--out", type=Path, default=HERE / "results.md")
+    ap.add_argument("--only", nargs="*", default=None, help="benchmark script names to run")
+    args = ap.parse_args()
+
+    scripts = sorted(HERE.glob("bench_*.py"))
+    if args.only:
+        scripts = [s for s in scripts if s.name in args.only or s.stem in args.only]
+    lines = ["| benchmark | figure | value |", "|---|---|---|"]
+    failures = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for script in scripts:
+            out = Path(tmp) / f"{script.stem}.json"
+            cmd = [sys.executable, str(script), "--json", str(out)]
+            if args.quick:
+                cmd += QUICK_ARGS.get(script.name, [])
+            tic = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            wall = time.perf_counter() - tic
+            if proc.returncode != 0 or not out.exists():
+                failures += 1
+                err = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+                lines.append(f"| {script.stem} | FAILED | {err} |")
+                continue
+            for key, value in json.loads(out.read_text()).items():
+                lines.append(f"| {script.stem} | {key} | {value} |")
+            lines.append(f"| {script.stem} | wall seconds (whole script) | {wall:.1f} |")
+    table = "\n".join(lines) + "\n"
+    args.out.write_text(table)
+    sys.stdout.write(table)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,115 @@
+"""WH (W → ℓν, H → bb̄) with CP violation in the HWW vertex: the coffea processor.
+
+Regions, weights, systematics, cutflows and the output layout are those of
+:mod:`processors.common`.
+
+Histograms (axes dataset, region, systematic, then the observables):
+
+* ``q_cos_delta_plus_ptw``: 2D, Q_ℓ · cos δ⁺ × p_T^W, when the config has both
+  ``q_cos_delta_plus`` and ``ptw`` axes (the p_T^W edges are the STXS-like bins);
+* one 1D histogram for every other config ``histograms`` key: ``mbb``, ``mt_tot``,
+  and any of ``ptw``, ``q_cos_delta_plus``, ``cos_delta_plus``, ``mt_w``,
+  ``lep1_pt``, ``met``, ``n_jets``, ``n_bjets``, ... .
+
+Observables (physics.md §1b): H = b1 + b2 (two leading b-jets); the neutrino p_z
+from the W-mass constraint with the region's ``neutrino_rule``; W = ℓ + ν;
+cos δ⁺ from :func:`analysis.observables.wh_cos_delta_plus`, multiplied by the
+lepton charge Q_ℓ; p_T^W = |p_T(ℓ) + p_T^miss|; m_T^tot of ℓ, ν (E_T^miss), b1, b2.
+
+CP interpretation: per event w(c) = CPWeight_sm + c·CPWeight_int + c²·CPWeight_quad
+(genWeight = CPWeight_sm). For samples with these branches, two extra categories
+of the ``systematic`` axis are filled with the nominal selection:
+
+* ``cp_int``:  normalisation × CPWeight_int (same normalisation as nominal: xsec × lumi / sumw, sumw of the SM weights)
+* ``cp_quad``: normalisation × CPWeight_quad
+
+so per bin the expected yield is N(c) = nominal + c·cp_int + c²·cp_quad, and the
+signal strength μ(c) = 1 + A c + B c² has A = cp_int / nominal and
+B = cp_quad / nominal. ``nominal`` itself is the SM (c = 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import awkward as ak
+import numpy as np
+from coffea.analysis_tools import Weights
+
+from analysis import observables as obs
+from processors.common import AnalysisProcessor, FeatureContext, HistSpec, SampleInfo
+
+__all__ = ["CP_CATEGORIES", "WHProcessor"]
+
+#: extra systematic-axis categories of the WH signal: interference and quadratic weights
+#: (branch ``CPWeight_<field>``)
+CP_CATEGORIES = {"cp_int": "int", "cp_quad": "quad"}
+
+_2D = ("q_cos_delta_plus", "ptw")
+
+
+def _cos_delta_plus(ctx: FeatureContext) -> np.ndarray:
+    return obs.wh_cos_delta_plus(ctx.objects.leptons, ctx.met, ctx.objects.bjets,
+                                 rule=ctx.region.neutrino_rule)
+
+
+def _ptw(ctx: FeatureContext) -> np.ndarray:
+    lx, ly, _, _ = ctx.p4("lepton", 0)
+    mx, my = ctx.met_pxpy()
+    return np.hypot(lx + mx, ly + my)
+
+
+class WHProcessor(AnalysisProcessor):
+    """coffea processor of the WH CP analysis.
+
+    Args:
+        config: the WH analysis config (``config/wh.yaml``), validated or a path.
+        regions: region names to run (None: all regions of the config).
+
+    Raises:
+        ConfigError: an unknown region (the message lists the valid ones), a
+            non-WH config, or a histogram whose observable is unknown.
+    """
+
+    channel = "wh"
+
+    def hist_specs(self) -> list[HistSpec]:
+        keys = list(self.config.histograms)
+        specs = []
+        if all(k in keys for k in _2D):
+            specs.append(HistSpec("_".join(_2D), _2D))
+            keys = [k for k in keys if k not in _2D]
+        return specs + [HistSpec(k, (k,)) for k in keys]
+
+    def feature_functions(self) -> dict[str, Callable[[FeatureContext], np.ndarray]]:
+        return {
+            **super().feature_functions(),
+            "cos_delta_plus": _cos_delta_plus,
+            "q_cos_delta_plus": lambda c: c.variables.lepton(0, "charge") * _cos_delta_plus(c),
+            "ptw": _ptw,
+            "mt_w": lambda c: obs.mt_w(*c.p4("lepton", 0), *c.met_pxpy()),
+            "mt_tot": lambda c: obs.mt_tot(*c.p4("lepton", 0), *c.p4("bjet", 0),
+                                           *c.p4("bjet", 1), *c.met_pxpy()),
+        }
+
+    def _extra_weights(self, events: ak.Array, sample: SampleInfo, weights: Weights,
+                       mask: np.ndarray, notes: set[str]) -> dict[str, np.ndarray]:
+        if sample.is_data:
+            return {}
+        cp = _cp_weights(events)
+        if cp is None:
+            if sample.kind == "signal":
+                notes.add("cp: no CPWeight_int/CPWeight_quad branches; cp_int/cp_quad not filled")
+            return {}
+        # every weight except genWeight (= CPWeight_sm): the normalisation (and corrections)
+        norm = weights.partial_weight(exclude=["genWeight"])[mask]
+        return {cat: norm * np.asarray(ak.to_numpy(cp[field][mask]), dtype=np.float64)
+                for cat, field in CP_CATEGORIES.items()}
+
+
+def _cp_weights(events: ak.Array) -> ak.Array | None:
+    """The CPWeight_{sm,int,quad} branches (NanoAODSchema groups them as ``CPWeight``)."""
+    if "CPWeight" not in events.fields:
+        return None
+    cp = events.CPWeight
+    return cp if all(f in ak.fields(cp) for f in CP_CATEGORIES.values()) else None

@@ -1,0 +1,225 @@
+"""`ewpolar run`: executors agree, event accounting, bad files, lazy reading, checkpoints."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import uproot
+from click.testing import CliRunner
+
+from analysis.cli import main
+from analysis.config import default_config_path, load_config
+from analysis.generator import generate
+from analysis.histio import read_histograms
+from analysis.runner import load_fileset, run_analysis
+
+CHUNK = 1500
+SSWW_CFG = str(default_config_path("ssww"))
+
+
+@pytest.fixture(scope="module")
+def ssww_samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("ssww_samples")
+    return generate(load_config("ssww"), events=3000, seed=11, out=out)
+
+
+@pytest.fixture(scope="module")
+def wh_samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wh_samples")
+    return generate(load_config("wh"), events=2000, seed=12, out=out)
+
+
+def _assert_same_histograms(a: Path, b: Path) -> None:
+    ha, hb = read_histograms(a), read_histograms(b)
+    assert ha.keys() == hb.keys()
+    for key in ha:
+        np.testing.assert_allclose(ha[key].values, hb[key].values, rtol=1e-12, atol=1e-12, err_msg=str(key))
+        np.testing.assert_allclose(ha[key].variances, hb[key].variances, rtol=1e-12, atol=1e-12,
+                                   err_msg=str(key))
+
+
+def _cutflow(path: Path) -> dict:
+    return json.loads((path / "cutflow.json").read_text())
+
+
+def _assert_same_cutflow(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for ds in a:
+        assert a[ds].keys() == b[ds].keys()
+        for region in a[ds]:
+            assert a[ds][region]["cuts"] == b[ds][region]["cuts"]
+            assert a[ds][region]["raw"] == b[ds][region]["raw"]
+            np.testing.assert_allclose(a[ds][region]["weighted"], b[ds][region]["weighted"], rtol=1e-12)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("channel", ["ssww", "wh"])
+def test_executors_give_identical_results(channel: str, ssww_samples: Path, wh_samples: Path,
+                                          tmp_path: Path) -> None:
+    cfg = load_config(channel)
+    fileset = load_fileset(ssww_samples if channel == "ssww" else wh_samples)
+    outs = {}
+    for name, workers in (("iterative", 1), ("futures", 2), ("dask", 2)):
+        outs[name] = tmp_path / name
+        res = run_analysis(cfg, fileset, executor=name, workers=workers, chunksize=CHUNK, out=outs[name])
+        assert res.metrics["events_processed"] == res.metrics["events_total"] > 0
+        assert res.metrics["chunks"] > len(fileset), "several chunks per dataset"
+    for name in ("futures", "dask"):
+        _assert_same_histograms(outs["iterative"] / "histograms.root", outs[name] / "histograms.root")
+        _assert_same_cutflow(_cutflow(outs["iterative"]), _cutflow(outs[name]))
+    # the signal region selects something on the toy samples (the comparison is not vacuous)
+    cut = _cutflow(outs["iterative"])
+    assert any(cut[ds]["signal"]["raw"][-1] > 0 for ds in cut)
+
+
+def test_cli_run_writes_outputs_and_accounts_events(ssww_samples: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["run", "--config", SSWW_CFG, "--fileset", str(ssww_samples),
+                                       "--region", "signal", "--chunksize", str(CHUNK), "--no-progress",
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    entries = sum(uproot.open(f)["Events"].num_entries
+                  for ds in json.loads(ssww_samples.read_text()).values() for f in ds["files"])
+    assert metrics["events_total"] == entries
+    assert metrics["events_processed"] + metrics["events_skipped"] == entries
+    assert metrics["events_skipped"] == 0
+    assert metrics["skipped_files"] == []
+    for key in ("seconds", "events_per_second", "columns_read", "bytes_read", "versions", "config_hash"):
+        assert key in metrics
+    assert metrics["bytes_read"] > 0
+    hists = read_histograms(out / "histograms.root")
+    assert {k.region for k in hists} == {"signal"}
+    cut = _cutflow(out)
+    assert set(cut) == set(json.loads(ssww_samples.read_text()))
+    assert all(set(regions) == {"signal"} for regions in cut.values())
+
+
+def test_reading_is_lazy(ssww_samples: Path, tmp_path: Path) -> None:
+    cfg = load_config("ssww")
+    res = run_analysis(cfg, load_fileset(ssww_samples), regions=["signal"], chunksize=CHUNK)
+    columns = set(res.metrics["columns_read"])
+    first_file = next(iter(json.loads(ssww_samples.read_text()).values()))["files"]
+    all_branches = set(uproot.open(next(iter(first_file)))["Events"].keys())
+    assert {"Jet_pt", "Muon_pt", "Electron_pt", "MET_pt"} <= columns
+    assert columns < all_branches
+    # branches no region, weight or observable of the signal region needs are never read
+    assert not {"Muon_genPartIdx", "Electron_genPartIdx", "Jet_hadronFlavour"} & columns
+
+
+def _corrupt_files(fileset_path: Path, tmp_path: Path) -> tuple[Path, Path]:
+    fileset = json.loads(fileset_path.read_text())
+    ds = next(iter(fileset))
+    files = list(fileset[ds]["files"])
+    data = Path(files[0]).read_bytes()
+    truncated = tmp_path / "truncated.root"
+    truncated.write_bytes(data[: len(data) // 3])
+    notree = tmp_path / "notree.root"
+    with uproot.recreate(notree) as f:
+        f["Other"] = {"x": np.arange(5)}
+    return truncated, notree
+
+
+@pytest.mark.parametrize("bad", ["truncated", "notree"])
+def test_bad_file_one_line_error_or_skip(bad: str, ssww_samples: Path, tmp_path: Path) -> None:
+    truncated, notree = _corrupt_files(ssww_samples, tmp_path)
+    bad_file = truncated if bad == "truncated" else notree
+    fileset = json.loads(ssww_samples.read_text())
+    ds = next(iter(fileset))
+    fileset[ds]["files"][str(bad_file)] = "Events"
+    fs_path = tmp_path / "fileset.json"
+    fs_path.write_text(json.dumps(fileset))
+
+    out = tmp_path / "out"
+    args = ["run", "--config", SSWW_CFG, "--fileset", str(fs_path), "--region", "signal",
+            "--chunksize", str(CHUNK), "--no-progress", "--out", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1
+    assert str(bad_file) in lines[0]
+    assert "--skip-bad-files" in lines[0]
+    assert not (out / "histograms.root").exists()
+
+    result = CliRunner().invoke(main, [*args, "--skip-bad-files"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    skipped = {s["file"]: s for s in metrics["skipped_files"]}
+    assert set(skipped) == {str(bad_file)}
+    reason = skipped[str(bad_file)]["reason"]
+    assert ("Events" in reason) if bad == "notree" else reason
+    assert str(bad_file) in result.stderr
+    good_entries = sum(uproot.open(f)["Events"].num_entries
+                       for d in json.loads(ssww_samples.read_text()).values() for f in d["files"])
+    assert metrics["events_processed"] == good_entries
+    assert metrics["events_processed"] + metrics["events_skipped"] == metrics["events_total"]
+
+
+def test_missing_fileset_entry_is_one_line(tmp_path: Path) -> None:
+    fs_path = tmp_path / "fileset.json"
+    fs_path.write_text(json.dumps({"d": {"files": {str(tmp_path / "gone.root"): "Events"}}}))
+    result = CliRunner().invoke(main, ["run", "--config", SSWW_CFG, "--fileset", str(fs_path),
+                                       "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "gone.root" in result.stderr
+    assert "file not found" in result.stderr
+
+
+def test_unknown_region_is_one_line(ssww_samples: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["run", "--config", SSWW_CFG, "--fileset", str(ssww_samples),
+                                       "--region", "signl", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "signl" in result.stderr
+
+
+def test_checkpoint_resume_processes_only_missing_chunks(ssww_samples: Path, tmp_path: Path) -> None:
+    cfg = load_config("ssww")
+    fileset = load_fileset(ssww_samples)
+    ref = tmp_path / "ref"
+    run_analysis(cfg, fileset, regions=["signal"], chunksize=CHUNK, out=ref)
+
+    ckpt = tmp_path / "ckpt"
+    run_analysis(cfg, fileset, regions=["signal"], chunksize=CHUNK, checkpoint=ckpt, out=tmp_path / "first")
+    saved = sorted(ckpt.rglob("*.coffea"))
+    assert len(saved) >= 4
+    # an interrupted run: half of the chunks never finished
+    lost = saved[::2]
+    for p in lost:
+        p.unlink()
+    kept_mtimes = {p: p.stat().st_mtime_ns for p in saved if p.exists()}
+
+    res = run_analysis(cfg, fileset, regions=["signal"], chunksize=CHUNK, checkpoint=ckpt, out=tmp_path / "resumed")
+    assert all(p.exists() for p in saved)
+    # chunks already done were loaded, not recomputed (their checkpoints were not rewritten)
+    assert all(p.stat().st_mtime_ns == t for p, t in kept_mtimes.items())
+    assert res.metrics["events_processed"] == res.metrics["events_total"]
+    _assert_same_histograms(ref / "histograms.root", tmp_path / "resumed" / "histograms.root")
+    _assert_same_cutflow(_cutflow(ref), _cutflow(tmp_path / "resumed"))
+
+
+def test_run_on_real_cms_nanoaod(tmp_path: Path) -> None:
+    skhep_testdata = pytest.importorskip("skhep_testdata")
+    try:
+        path = skhep_testdata.data_path("nanoAOD_2015_CMS_Open_Data_ttbar.root")
+    except Exception as exc:  # no cache and no network
+        pytest.skip(f"CMS open-data NanoAOD not available: {exc}")
+    local = tmp_path / "cms.root"
+    shutil.copy(path, local)
+    fs_path = tmp_path / "fileset.json"
+    fs_path.write_text(json.dumps({"cms_opendata": {"files": {str(local): "Events"}, "metadata": {}}}))
+    for channel in ("ssww", "wh"):
+        out = tmp_path / channel
+        result = CliRunner().invoke(main, ["run", "--config", str(default_config_path(channel)), "--fileset",
+                                           str(fs_path), "--no-progress", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["events_processed"] == metrics["events_total"] == 200
+        cut = _cutflow(out)["cms_opendata"]
+        for region, flow in cut.items():
+            # the cutflow starts from all events and never grows
+            assert flow["raw"][0] == 200, region
+            assert all(b <= a for a, b in zip(flow["raw"], flow["raw"][1:], strict=False)), region
