@@ -113,5 +113,90 @@ def run(config_path: Path, fileset: Path, region: str, executor: str, workers: i
     click.echo(f"wrote {', '.join(str(p) for p in result.files.values())}")
 
 
+@main.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True,
+              help="Analysis config of the histograms.")
+@click.option("--histograms", type=click.Path(path_type=Path), required=True,
+              help="histograms.root written by 'ewpolar run'.")
+@click.option("--pseudo-data", type=click.Choice(["asimov", "poisson"]), default=None,
+              help="Pseudo-data (default: the config's fit.pseudo_data).")
+@click.option("--seed", type=int, default=None, help="Seed of a Poisson draw (default: the config's).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Output folder: workspace_*.json and results.json.")
+@_user_errors
+def fit(config_path: Path, histograms: Path, pseudo_data: str | None, seed: int | None, out: Path) -> None:
+    """Build pyhf workspaces from the histograms and fit them."""
+    from analysis.config import load_config
+    from analysis.pipeline import fit_channel, headline
+
+    cfg = load_config(config_path)
+    results = fit_channel(cfg, histograms, out, pseudo_data=pseudo_data, seed=seed)
+    for line in headline(results):
+        click.echo(line)
+    click.echo(f"wrote {out / 'results.json'}")
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True,
+              help="Analysis config of the histograms.")
+@click.option("--histograms", type=click.Path(path_type=Path), required=True,
+              help="histograms.root written by 'ewpolar run'.")
+@click.option("--fit", "fit_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of 'ewpolar fit' (adds pre/post-fit plots, pulls, scans).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Output folder for PNG and PDF figures.")
+@_user_errors
+def plot(config_path: Path, histograms: Path, fit_dir: Path | None, out: Path) -> None:
+    """Figures of a run and its fit (PNG and PDF)."""
+    from analysis.config import load_config
+    from analysis.pipeline import make_plots
+
+    paths = make_plots(load_config(config_path), histograms, out, fit_dir=fit_dir)
+    click.echo(f"wrote {len(paths)} files to {out}")
+
+
+@main.command()
+@click.option("--run", "runs", type=click.Path(file_okay=False, path_type=Path), multiple=True,
+              required=True, help="Folder of 'ewpolar run' (repeat for several channels).")
+@click.option("--fit", "fits", type=click.Path(file_okay=False, path_type=Path), multiple=True,
+              help="Folder of 'ewpolar fit', in the order of --run.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("report.html"),
+              show_default=True, help="HTML file to write.")
+@_user_errors
+def report(runs: tuple[Path, ...], fits: tuple[Path, ...], out: Path) -> None:
+    """A self-contained HTML report of runs and fits."""
+    from analysis.report import write_report
+
+    if fits and len(fits) != len(runs):
+        raise EwpolarError(f"--fit: give one per --run ({len(runs)}), got {len(fits)}")
+    labels = [f"{r.name}" if r.name not in {x.name for x in runs if x != r} else str(r) for r in runs]
+    path = write_report(out, runs=dict(zip(labels, runs, strict=True)),
+                        fits=dict(zip(labels, fits, strict=True)) if fits else None)
+    click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo"),
+              show_default=True, help="Output folder.")
+@click.option("--events", type=click.IntRange(min=100), default=20_000, show_default=True,
+              help="Events per dataset.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Random seed.")
+@click.option("--executor", type=click.Choice(["iterative", "futures", "dask"]), default="futures",
+              show_default=True, help="coffea executor.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Worker processes.")
+@_user_errors
+def demo(out: Path, events: int, seed: int, executor: str, workers: int) -> None:
+    """The main job on the embedded default: generate, run, fit, plot and report both analyses."""
+    import time
+
+    from analysis.pipeline import run_demo
+
+    tic = time.perf_counter()
+    res = run_demo(out, events=events, seed=seed, executor=executor, workers=workers)
+    for line in res.lines:
+        click.echo(line)
+    click.echo(f"report: {res.report}  ({time.perf_counter() - tic:.0f} s)")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -21,7 +21,8 @@ import numpy as np
 from analysis.config import AnalysisConfig
 from analysis.histio import HistKey, Template
 
-__all__ = ["plot_region_stack", "plot_stacks", "plot_template_2d", "save_figure"]
+__all__ = ["plot_fit_channels", "plot_pulls", "plot_region_stack", "plot_scan", "plot_stacks",
+           "plot_template_2d", "save_figure"]
 
 log = logging.getLogger(__name__)
 
@@ -150,3 +151,106 @@ def plot_template_2d(histograms: Mapping[HistKey, Template], config: AnalysisCon
     ax.set_ylabel(ylabel or f"{observable} y")
     _label(ax, config, f"{region}: {' + '.join(datasets)}")
     return save_figure(fig, Path(out_dir) / (name or f"{region}_{observable}_{'_'.join(datasets)}"))
+
+
+def _is_nuisance(name: str) -> bool:
+    """Constrained nuisance parameters (not POIs, free normalisations or MC-stat gammas)."""
+    return not name.startswith(("mu_", "staterror_", "c_HW"))
+
+
+def plot_pulls(parameters: Mapping[str, Mapping[str, float]], out_dir: str | Path, *,
+               name: str = "pulls", title: str = "") -> list[Path]:
+    """Pulls (best fit) and constraints (post-fit uncertainty) of the nuisance parameters.
+
+    ``parameters`` is the ``parameters`` mapping of a fit in results.json:
+    ``{name: {"value": θ̂, "uncertainty": σ̂}}``; Gaussian-constrained nuisance
+    parameters have a pre-fit value 0 and width 1.
+    """
+    names = [n for n in parameters if _is_nuisance(n)]
+    if not names:
+        return []
+    vals = np.array([parameters[n]["value"] for n in names])
+    errs = np.array([parameters[n]["uncertainty"] for n in names])
+    y = np.arange(len(names))[::-1]
+    mplhep.style.use("ATLAS")
+    fig, ax = plt.subplots(figsize=(6, 1.2 + 0.45 * len(names)))
+    ax.axvspan(-2, 2, color="yellow", alpha=0.5)
+    ax.axvspan(-1, 1, color="limegreen", alpha=0.5)
+    ax.axvline(0, color="k", lw=0.8, ls="--")
+    ax.errorbar(vals, y, xerr=errs, fmt="ko")
+    ax.set_yticks(y, names)
+    ax.set_xlim(-3, 3)
+    ax.set_xlabel(r"$(\hat\theta - \theta_0)/\Delta\theta$")
+    if title:
+        ax.set_title(title, loc="right", fontsize="small")
+    return save_figure(fig, Path(out_dir) / name)
+
+
+def plot_scan(scan: Mapping[str, object], out_dir: str | Path, *, name: str = "cp_scan") -> list[Path]:
+    """−2Δln L against the coupling, with the 68 % and 95 % CL thresholds (1 and 3.84)."""
+    values = np.asarray(scan["values"], dtype=float)
+    curve = np.asarray(scan["twice_delta_nll"], dtype=float)
+    mplhep.style.use("ATLAS")
+    fig, ax = plt.subplots(figsize=(7, 5.5))
+    ax.plot(values, curve, "k-", lw=2, label="expected")
+    for level, text in ((1.0, "68% CL"), (3.84, "95% CL")):
+        ax.axhline(level, color="grey", ls="--", lw=1)
+        ax.text(values[0], level + 0.1, text, color="grey", fontsize="small")
+    ax.set_xlabel(r"$c_{H\tilde{W}}$")
+    ax.set_ylabel(r"$-2\Delta\ln L$")
+    ax.set_ylim(0, max(6.0, min(float(np.nanmax(curve)), 20.0)))
+    ax.legend()
+    return save_figure(fig, Path(out_dir) / name)
+
+
+def plot_fit_channels(workspace: Mapping[str, object], out_dir: str | Path, *,
+                      parameters: Mapping[str, Mapping[str, float]] | None = None,
+                      tag: str = "prefit") -> list[Path]:
+    """Stacked expected yields per sample in every channel of a pyhf workspace, with the data.
+
+    Pre-fit with ``parameters=None`` (the suggested initial values), post-fit with
+    the best-fit ``parameters`` of results.json. 2D templates are shown unrolled.
+    """
+    import pyhf
+
+    from analysis.workspace import model_and_data
+
+    model, data = model_and_data(workspace)
+    pars = np.asarray(model.config.suggested_init(), dtype=float)
+    if parameters is not None:
+        for i, label in enumerate(model.config.par_names):
+            if label in parameters:
+                pars[i] = parameters[label]["value"]
+    with np.errstate(all="ignore"):
+        by_sample = np.asarray(pyhf.tensorlib.to_numpy(
+            model.main_model.expected_data(pars, return_by_sample=True)))
+    main = np.asarray(data[: model.config.nmaindata], dtype=float)
+    paths: list[Path] = []
+    for channel in model.config.channels:
+        sl = model.config.channel_slices[channel]
+        yields = by_sample[:, sl]
+        obs = main[sl]
+        edges = np.arange(yields.shape[1] + 1, dtype=float)
+        keep = [i for i in range(len(model.config.samples)) if np.any(yields[i] != 0)]
+        mplhep.style.use("ATLAS")
+        fig, (ax, rax) = plt.subplots(2, 1, figsize=(7, 7), sharex=True,
+                                      gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05})
+        mplhep.histplot([yields[i] for i in keep], edges, stack=True, histtype="fill",
+                        label=[model.config.samples[i] for i in keep], ax=ax)
+        total = yields.sum(axis=0)
+        centers = edges[:-1] + 0.5
+        ax.errorbar(centers, obs, yerr=np.sqrt(np.clip(obs, 0, None)), fmt="ko", label="Pseudo-data")
+        ax.set_ylabel("Events / bin")
+        ax.set_ylim(0, max(1e-9, float(np.max(np.maximum(total, obs)))) * 1.5)
+        ax.legend(ncol=2, fontsize="small")
+        ax.text(0.02, 0.95, f"{channel} ({tag})", transform=ax.transAxes, va="top")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(total > 0, obs / total, np.nan)
+            rerr = np.where(total > 0, np.sqrt(np.clip(obs, 0, None)) / total, np.nan)
+        rax.errorbar(centers, ratio, yerr=rerr, fmt="ko")
+        rax.axhline(1.0, color="k", lw=0.8)
+        rax.set_ylim(0.5, 1.5)
+        rax.set_ylabel("Data / fit" if parameters is not None else "Data / MC")
+        rax.set_xlabel("bin (2D templates unrolled)")
+        paths += save_figure(fig, Path(out_dir) / f"fit_{channel}_{tag}")
+    return paths

@@ -1,0 +1,198 @@
+"""A self-contained HTML report of runs and fits (figures embedded as base64 PNG).
+
+The page holds, per channel: the configuration, the cutflow of every region, a
+yields table, the main distributions, the fit results with pulls and post-fit
+plots, and the run metrics (events/s, bytes read). It needs no network and no
+files beside it.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import tempfile
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from analysis import __version__
+from analysis.config import load_config
+from analysis.errors import InputError
+from analysis.outputs import atomic_path
+
+__all__ = ["write_report"]
+
+_STYLE = """
+body { font-family: sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+h1 { border-bottom: 2px solid #333; } h2 { margin-top: 2em; border-bottom: 1px solid #999; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
+th, td { border: 1px solid #bbb; padding: 3px 8px; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+thead th { background: #eee; }
+figure { display: inline-block; margin: 0.5em; text-align: center; }
+figure img { width: 380px; } figcaption { font-size: 0.8em; color: #555; }
+pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 0.8em; }
+.headline { background: #eef6ee; padding: 0.5em 1em; border-left: 4px solid #393; }
+"""
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from None
+
+
+def _table(header: list[str], rows: list[list[Any]], table_id: str = "") -> str:
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return html.escape(str(v))
+
+    tid = f' id="{table_id}"' if table_id else ""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in r) + "</tr>" for r in rows)
+    return f"<table{tid}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _figure(png: Path) -> str:
+    data = base64.b64encode(png.read_bytes()).decode("ascii")
+    cap = html.escape(png.stem)
+    return (f'<figure><img class="plot" alt="{cap}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{cap}</figcaption></figure>")
+
+
+def _cutflow_section(cutflow: Mapping[str, Any]) -> str:
+    regions = sorted({r for flows in cutflow.values() for r in flows})
+    parts = []
+    for region in regions:
+        datasets = [d for d in cutflow if region in cutflow[d]]
+        if not datasets:
+            continue
+        cuts = cutflow[datasets[0]][region]["cuts"]
+        rows = []
+        for i, cut in enumerate(cuts):
+            row: list[Any] = [cut]
+            for d in datasets:
+                flow = cutflow[d][region]
+                row += [flow["raw"][i], float(flow["weighted"][i])]
+            rows.append(row)
+        header = ["cut"] + [f"{d} {k}" for d in datasets for k in ("raw", "weighted")]
+        parts.append(f"<h4>region {html.escape(region)}</h4>" + _table(header, rows))
+    return "".join(parts)
+
+
+def _yields_section(cutflow: Mapping[str, Any]) -> str:
+    regions = sorted({r for flows in cutflow.values() for r in flows})
+    rows = []
+    for d in cutflow:
+        rows.append([d] + [float(cutflow[d][r]["weighted"][-1]) if r in cutflow[d] else "" for r in regions])
+    return _table(["dataset", *regions], rows, table_id="yields")
+
+
+def _fit_section(results: Mapping[str, Any]) -> str:
+    rows: list[list[Any]] = []
+    if results.get("channel") == "ssww":
+        for name in ("LL", "LX"):
+            if f"mu_{name}" not in results:
+                continue
+            mu = results[f"mu_{name}"]
+            sig = results[f"significance_{name}"]
+            lim = results[f"upper_limit_fb_{name}"]
+            rows.append([name, f"{mu['value']:.3f} ± {mu['uncertainty']:.3f}",
+                         sig["observed"], sig["expected"], lim["observed"], lim["expected"],
+                         results["sm_fiducial_xsec_fb"][name]])
+        return _table(["fit", "μ", "Z obs [σ]", "Z exp [σ]", "95% CL limit obs [fb]",
+                       "95% CL limit exp [fb]", "SM σ_fid [fb]"], rows, table_id="results")
+    scan = results.get("cp_scan", {})
+    rows.append([scan.get("parameter", "c"), scan.get("best_fit"), str(scan.get("interval_68")),
+                 str(scan.get("interval_95"))])
+    table = _table(["coupling", "best fit", "68% CL", "95% CL"], rows, table_id="results")
+    mus = [[k, f"{v['ptw_low_gev']:g}–{v['ptw_high_gev']:g}", v["q_cos_delta_plus"],
+            f"{v['mu']['value']:.3f} ± {v['mu']['uncertainty']:.3f}", v["A"], v["B"]]
+           for k, v in results.get("mu", {}).items()]
+    return table + _table(["category", "p_T^W [GeV]", "Q cos δ⁺", "μ", "A", "B"], mus)
+
+
+def _metrics_section(metrics: Mapping[str, Any]) -> str:
+    keys = ["events_total", "events_processed", "events_skipped", "chunks", "seconds",
+            "events_per_second", "bytes_read"]
+    rows = [[k, metrics.get(k)] for k in keys]
+    rows.append(["columns read", len(metrics.get("columns_read", []))])
+    rows.append(["skipped files", len(metrics.get("skipped_files", []))])
+    rows.append(["config hash", str(metrics.get("config_hash", ""))[:16]])
+    rows += [[f"version {k}", v] for k, v in metrics.get("versions", {}).items()]
+    return _table(["metric", "value"], rows, table_id="metrics")
+
+
+def write_report(path: str | Path, *, runs: Mapping[str, str | Path],
+                 fits: Mapping[str, str | Path] | None = None,
+                 plots: Mapping[str, str | Path] | None = None, title: str = "ewpolar report") -> Path:
+    """Write the HTML report for runs (``{label: run folder}``) and their fits.
+
+    Args:
+        path: the HTML file to write (atomically).
+        runs: folders of ``ewpolar run`` (histograms.root, cutflow.json, metrics.json).
+        fits: folders of ``ewpolar fit`` (results.json, workspaces), same labels.
+        plots: folders with figures already made by :func:`analysis.pipeline.make_plots`;
+            figures are made in a temporary folder where none is given.
+    """
+    from analysis.pipeline import headline, make_plots
+
+    fits = fits or {}
+    plots = plots or {}
+    path = Path(path)
+    sections = []
+    lines: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, run_dir in runs.items():
+            run_dir = Path(run_dir)
+            for name in ("histograms.root", "cutflow.json", "metrics.json"):
+                if not (run_dir / name).is_file():
+                    raise InputError(f"{run_dir}: not a run folder (no {name})")
+            metrics = _read_json(run_dir / "metrics.json")
+            cutflow = _read_json(run_dir / "cutflow.json")
+            cfg_path = metrics.get("config") or label
+            cfg = load_config(cfg_path)
+            fit_dir = Path(fits[label]) if label in fits else None
+            results = _read_json(fit_dir / "results.json") if fit_dir else None
+            plot_dir = Path(plots[label]) if label in plots else None
+            if plot_dir is None or not plot_dir.is_dir():
+                plot_dir = Path(tmp) / label
+                make_plots(cfg, run_dir / "histograms.root", plot_dir, fit_dir=fit_dir)
+            dist = sorted((plot_dir / "distributions").glob("*.png"))
+            # main distributions: the signal region first, then the control regions
+            dist.sort(key=lambda p: (not p.stem.startswith("signal_"), p.stem))
+            tmpl = sorted((plot_dir / "templates").glob("*.png"))
+            fitfigs = sorted((plot_dir / "fit").rglob("*.png"))
+            part = [f"<h2>{html.escape(label)}</h2>"]
+            if results:
+                hl = headline(results)
+                lines += hl
+                part.append("<h3>Fit results</h3>" + _fit_section(results))
+            part.append("<h3>Configuration</h3>"
+                        f"<details><summary>{html.escape(str(cfg.source))}</summary><pre>"
+                        f"{html.escape(Path(cfg.source).read_text(encoding='utf-8'))}</pre></details>")
+            part.append("<h3>Yields (weighted, after all cuts)</h3>" + _yields_section(cutflow))
+            part.append("<h3>Cutflows</h3>" + _cutflow_section(cutflow))
+            part.append("<h3>Distributions</h3>" + "".join(_figure(p) for p in dist))
+            if tmpl:
+                part.append("<h3>Score templates</h3>" + "".join(_figure(p) for p in tmpl))
+            if fitfigs:
+                part.append("<h3>Fit: pre/post-fit, pulls, scans</h3>"
+                            + "".join(_figure(p) for p in fitfigs))
+            part.append("<h3>Run metrics</h3>" + _metrics_section(metrics))
+            sections.append("".join(part))
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    head = "".join(f"<li>{html.escape(x)}</li>" for x in lines)
+    page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}"
+            f"</title><style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
+            f"<p>ewpolar {html.escape(__version__)}, {now}</p>"
+            + (f"<div class='headline'><ul>{head}</ul></div>" if head else "")
+            + "".join(sections) + "</body></html>")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp_file:
+        tmp_file.write_text(page, encoding="utf-8")
+    return path
