@@ -38,6 +38,17 @@ pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 0.8em; }
 """
 
 
+# Records on <body> how many figures decoded, so a headless browser can check the page.
+_LOAD_CHECK = """<script>
+window.addEventListener('load', function () {
+  var imgs = Array.prototype.slice.call(document.querySelectorAll('img.plot'));
+  document.body.setAttribute('data-figures-total', imgs.length);
+  document.body.setAttribute('data-figures-loaded',
+    imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length);
+});
+</script>"""
+
+
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -107,8 +118,15 @@ def _fit_section(results: Mapping[str, Any]) -> str:
         return _table(["fit", "μ", "Z obs [σ]", "Z exp [σ]", "95% CL limit obs [fb]",
                        "95% CL limit exp [fb]", "SM σ_fid [fb]"], rows, table_id="results")
     scan = results.get("cp_scan", {})
-    rows.append([scan.get("parameter", "c"), scan.get("best_fit"), str(scan.get("interval_68")),
-                 str(scan.get("interval_95"))])
+
+    def interval(iv: list[float | None] | None) -> str:
+        if not iv:
+            return "–"
+        lo, hi = iv
+        return f"[{'−∞' if lo is None else f'{lo:.3f}'}, {'+∞' if hi is None else f'{hi:.3f}'}]"
+
+    rows.append([scan.get("parameter", "c"), float(scan.get("best_fit", float("nan"))),
+                 interval(scan.get("interval_68")), interval(scan.get("interval_95"))])
     table = _table(["coupling", "best fit", "68% CL", "95% CL"], rows, table_id="results")
     mus = [[k, f"{v['ptw_low_gev']:g}–{v['ptw_high_gev']:g}", v["q_cos_delta_plus"],
             f"{v['mu']['value']:.3f} ± {v['mu']['uncertainty']:.3f}", v["A"], v["B"]]
@@ -167,7 +185,7 @@ def write_report(path: str | Path, *, runs: Mapping[str, str | Path],
             dist.sort(key=lambda p: (not p.stem.startswith("signal_"), p.stem))
             tmpl = sorted((plot_dir / "templates").glob("*.png"))
             fitfigs = sorted((plot_dir / "fit").rglob("*.png"))
-            part = [f"<h2>{html.escape(label)}</h2>"]
+            part = [f"<h2>{html.escape(label)} ({html.escape(cfg.channel)})</h2>"]
             if results:
                 hl = headline(results)
                 lines += hl
@@ -191,7 +209,7 @@ def write_report(path: str | Path, *, runs: Mapping[str, str | Path],
             f"</title><style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
             f"<p>ewpolar {html.escape(__version__)}, {now}</p>"
             + (f"<div class='headline'><ul>{head}</ul></div>" if head else "")
-            + "".join(sections) + "</body></html>")
+            + "".join(sections) + _LOAD_CHECK + "</body></html>")
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp_file:
         tmp_file.write_text(page, encoding="utf-8")
