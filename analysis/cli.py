@@ -75,11 +75,15 @@ def generate(channel: str, events: int, seed: int, out: Path, config_path: Path 
               help="coffea fileset JSON (as written by 'ewpolar generate').")
 @click.option("--region", default="all", show_default=True,
               help="One region of the config, a comma-separated list, or 'all'.")
-@click.option("--executor", type=click.Choice(["iterative", "futures", "dask"]), default="iterative",
-              show_default=True, help="coffea executor.")
+@click.option("--executor", type=click.Choice(["iterative", "futures", "dask", "condor"]),
+              default="iterative", show_default=True,
+              help="coffea executor; 'condor' starts HTCondor dask workers from the config's condor settings.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes (futures) or LocalCluster workers (dask).")
 @click.option("--scheduler", default=None, help="Address of an existing dask scheduler (with --executor dask).")
+@click.option("--tls-ca-file", type=click.Path(dir_okay=False), default=None, help="TLS: CA certificate of the scheduler.")
+@click.option("--tls-cert", type=click.Path(dir_okay=False), default=None, help="TLS: client certificate.")
+@click.option("--tls-key", type=click.Path(dir_okay=False), default=None, help="TLS: client private key.")
 @click.option("--chunksize", type=click.IntRange(min=1), default=100_000, show_default=True,
               help="Entries per chunk.")
 @click.option("--maxchunks", type=click.IntRange(min=1), default=None, help="At most this many chunks per dataset.")
@@ -91,19 +95,21 @@ def generate(channel: str, events: int, seed: int, out: Path, config_path: Path 
               help="Output folder: histograms.root, cutflow.json, metrics.json.")
 @_user_errors
 def run(config_path: Path, fileset: Path, region: str, executor: str, workers: int,
-        scheduler: str | None, chunksize: int, maxchunks: int | None, skip_bad_files: bool,
+        scheduler: str | None, tls_ca_file: str | None, tls_cert: str | None, tls_key: str | None,
+        chunksize: int, maxchunks: int | None, skip_bad_files: bool,
         checkpoint: Path | None, progress: bool, out: Path) -> None:
     """Run the analysis of a config over a fileset, region by region."""
     from analysis.config import load_config
-    from analysis.runner import load_fileset, run_analysis
+    from analysis.runner import load_fileset, run_analysis, tls_security
 
+    security = tls_security(tls_ca_file, tls_cert, tls_key)
     cfg = load_config(config_path)
     regions = None if region == "all" else [r.strip() for r in region.split(",") if r.strip()]
     files = load_fileset(fileset)
     result = run_analysis(cfg, files, regions=regions, executor=executor, workers=workers,
                           scheduler=scheduler, chunksize=chunksize, maxchunks=maxchunks,
                           skip_bad_files=skip_bad_files, checkpoint=checkpoint,
-                          progress=progress, out=out)
+                          progress=progress, security=security, out=out)
     m = result.metrics
     click.echo(f"processed {m['events_processed']} of {m['events_total']} events in "
                f"{m['seconds']:.1f} s ({m['events_per_second'] or 0:.0f} events/s), "

@@ -203,6 +203,29 @@ class FitSettings(_Strict):
     free_normalisations: dict[str, str] = {}
 
 
+class CondorSettings(_Strict):
+    """HTCondor batch jobs for dask workers (``ewpolar run --executor condor``, dask-jobqueue)."""
+
+    cores: Annotated[int, Field(ge=1, le=256)] = 1
+    processes: Annotated[int, Field(ge=1, le=256)] | None = None
+    memory: str = "4 GB"
+    disk: str = "4 GB"
+    job_extra_directives: dict[str, str] = {}
+    log_directory: str | None = None
+    # fixed number of jobs, or adaptive bounds
+    jobs: Annotated[int, Field(ge=1)] | None = 2
+    adapt_minimum: Annotated[int, Field(ge=0)] | None = None
+    adapt_maximum: Annotated[int, Field(ge=1)] | None = None
+
+    @model_validator(mode="after")
+    def _scaling(self) -> CondorSettings:
+        if (self.adapt_minimum is None) != (self.adapt_maximum is None):
+            raise ValueError("give both adapt_minimum and adapt_maximum, or neither")
+        if self.adapt_maximum is not None and self.adapt_minimum > self.adapt_maximum:
+            raise ValueError("adapt_minimum is larger than adapt_maximum")
+        return self
+
+
 class AnalysisConfig(_Strict):
     """A whole analysis config (``config/ssww.yaml`` or ``config/wh.yaml``)."""
 
@@ -218,6 +241,7 @@ class AnalysisConfig(_Strict):
     templates: dict[str, Template] = {}
     systematics: dict[str, Systematic] = {}
     fit: FitSettings = FitSettings()
+    condor: CondorSettings = CondorSettings()
 
     # Path of the YAML file this config came from (set by load_config).
     source: str | None = Field(default=None, exclude=True)

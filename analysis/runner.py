@@ -24,16 +24,17 @@ import uproot
 from coffea import processor
 from coffea.nanoevents import NanoAODSchema
 
-from analysis.config import AnalysisConfig, config_hash
+from analysis.config import AnalysisConfig, CondorSettings, config_hash
 from analysis.errors import InputError
 from analysis.histio import write_histograms
 from analysis.outputs import atomic_write_json, ensure_writable_dir
 
-__all__ = ["EXECUTORS", "RunResult", "build_processor", "load_fileset", "run_analysis"]
+__all__ = ["EXECUTORS", "RunResult", "build_processor", "condor_cluster", "load_fileset",
+           "run_analysis", "tls_security"]
 
 log = logging.getLogger(__name__)
 
-EXECUTORS = ("iterative", "futures", "dask")
+EXECUTORS = ("iterative", "futures", "dask", "condor")
 
 # Exceptions that mark an input file as bad (unreadable, truncated, no tree, corrupt
 # baskets). With --skip-bad-files coffea skips the file; otherwise the run stops.
@@ -105,9 +106,41 @@ def build_processor(config: AnalysisConfig, regions: list[str] | None = None) ->
     return WHProcessor(config, regions=regions)
 
 
+def condor_cluster(settings: CondorSettings) -> Any:
+    """An HTCondorCluster (dask-jobqueue) with the config's resources; not yet scaled."""
+    try:
+        from dask_jobqueue import HTCondorCluster
+    except ImportError:
+        raise InputError("--executor condor: needs dask-jobqueue (pip install 'ewpolar[condor]')") from None
+    return HTCondorCluster(
+        cores=settings.cores,
+        processes=settings.processes or settings.cores,
+        memory=settings.memory,
+        disk=settings.disk,
+        job_extra_directives=dict(settings.job_extra_directives),
+        log_directory=settings.log_directory,
+        scheduler_options={"dashboard_address": ":0"},
+    )
+
+
+def tls_security(ca_file: str | None, cert: str | None, key: str | None) -> Any:
+    """A distributed ``Security`` for a TLS scheduler, or None without certificates."""
+    if not any((ca_file, cert, key)):
+        return None
+    from distributed.security import Security
+
+    for option, value in (("--tls-ca-file", ca_file), ("--tls-cert", cert), ("--tls-key", key)):
+        if value is None:
+            raise InputError(f"{option}: TLS needs --tls-ca-file, --tls-cert and --tls-key together")
+        if not Path(value).is_file():
+            raise InputError(f"{option} {value}: file not found")
+    return Security(tls_ca_file=ca_file, tls_client_cert=cert, tls_client_key=key, require_encryption=True)
+
+
 @contextmanager
 def _executor(name: str, workers: int, scheduler: str | None, progress: bool,
-              retries: int) -> Iterator[processor.executor.ExecutorBase]:
+              retries: int, config: AnalysisConfig | None = None,
+              security: Any = None) -> Iterator[processor.executor.ExecutorBase]:
     if name == "iterative":
         yield processor.IterativeExecutor(status=progress, retries=retries)
     elif name == "futures":
@@ -117,7 +150,7 @@ def _executor(name: str, workers: int, scheduler: str | None, progress: bool,
 
         if scheduler:
             try:
-                client = Client(scheduler, timeout="20s")
+                client = Client(scheduler, timeout="20s", security=security)
             except (OSError, TimeoutError) as exc:
                 raise InputError(f"--scheduler {scheduler}: cannot connect: {exc}") from None
             cluster = None
@@ -131,6 +164,21 @@ def _executor(name: str, workers: int, scheduler: str | None, progress: bool,
             client.close()
             if cluster is not None:
                 cluster.close()
+    elif name == "condor":
+        from distributed import Client
+
+        settings = config.condor if config is not None else CondorSettings()
+        cluster = condor_cluster(settings)
+        if settings.adapt_maximum is not None:
+            cluster.adapt(minimum=settings.adapt_minimum, maximum=settings.adapt_maximum)
+        else:
+            cluster.scale(jobs=settings.jobs or 1)
+        client = Client(cluster)
+        try:
+            yield processor.DaskExecutor(client=client, status=progress, retries=retries)
+        finally:
+            client.close()
+            cluster.close()
     else:
         raise InputError(f"--executor {name}: unknown executor (choose from {', '.join(EXECUTORS)})")
 
@@ -205,6 +253,7 @@ def run_analysis(
     checkpoint: str | Path | None = None,
     retries: int = 1,
     progress: bool = False,
+    security: Any = None,
     out: str | Path | None = None,
 ) -> RunResult:
     """Run the channel's processor over ``fileset`` and (optionally) write the outputs.
@@ -213,9 +262,10 @@ def run_analysis(
         config: validated analysis config.
         fileset: coffea fileset (see :func:`load_fileset`).
         regions: region names, or None for all regions of the config.
-        executor: 'iterative', 'futures' or 'dask'.
+        executor: 'iterative', 'futures', 'dask', or 'condor' (HTCondor jobs from config.condor).
         workers: processes for futures, or LocalCluster workers for dask.
         scheduler: address of an existing dask scheduler (dask executor only).
+        security: a ``distributed.security.Security`` for a TLS scheduler (see :func:`tls_security`).
         chunksize: entries per chunk.
         maxchunks: process at most this many chunks per dataset (quick looks).
         skip_bad_files: skip unreadable files (coffea's skipbadfiles) and report them.
@@ -255,7 +305,7 @@ def run_analysis(
 
     tic = time.perf_counter()
     caught: list[warnings.WarningMessage] = []
-    with _executor(executor, workers, scheduler, progress, retries) as exe:
+    with _executor(executor, workers, scheduler, progress, retries, config, security) as exe:
         runner = processor.Runner(
             executor=exe,
             chunksize=chunksize,
