@@ -204,5 +204,22 @@ def demo(out: Path, events: int, seed: int, executor: str, workers: int) -> None
     click.echo(f"report: {res.report}  ({time.perf_counter() - tic:.0f} s)")
 
 
+def _register_optional_commands() -> None:
+    """Commands of the training extra (torch, optuna, onnx), imported lazily by each command."""
+    from models.cli import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+    try:
+        from analysis.cli_ml import reweight, sbi
+    except ImportError:  # pragma: no cover - module not present
+        return
+    main.add_command(reweight)
+    main.add_command(sbi)
+
+
+_register_optional_commands()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

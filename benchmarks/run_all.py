@@ -25,6 +25,7 @@ QUICK_ARGS = {
     "bench_observables.py": ["--events", "200000"],
     "bench_processor.py": ["--events", "200000"],
     "bench_inference.py": ["--events", "200000"],
+    "bench_templates.py": ["--events", "60000", "--repeats", "2"],
 }
 
 

@@ -4,6 +4,8 @@ k-fold cross-validated MLPs (torch), Optuna hyperparameter search, backwards
 elimination of inputs and ONNX export with a model card. The submodules follow
 the workflow:
 
+- :mod:`models.training.inputs`: the ssWW classifier inputs and label definitions
+- :mod:`models.training.build`: training events selected from a fileset with coffea
 - :mod:`models.training.data`: the training set container and fold assignment
 - :mod:`models.training.mlp`: the network and its trainer
 - :mod:`models.training.metrics`: weighted ROC AUC
@@ -11,8 +13,10 @@ the workflow:
 - :mod:`models.training.optimize`: Optuna hyperparameter search
 - :mod:`models.training.selection`: backwards elimination of inputs
 - :mod:`models.training.export`: one ONNX file per classifier and its model card
+- :mod:`models.training.pipeline`: cross-validate and export one classifier
 
-Names are imported lazily so that ``models.training.data`` works without torch.
+Names are imported lazily so that ``models.training.data``, ``inputs`` and
+``build`` work without torch.
 """
 
 from __future__ import annotations
@@ -22,28 +26,44 @@ from typing import Any
 
 __all__ = [
     "MLP",
+    "SSWW_CLASSIFIERS",
+    "SSWW_INPUTS",
+    "ClassifierTarget",
     "CrossValidationResult",
     "EliminationResult",
     "EliminationStep",
     "FoldEnsemble",
+    "InputCollector",
     "MLPConfig",
     "OptimizationResult",
     "SearchSpace",
     "TrainResult",
+    "TrainedClassifier",
+    "TrainingEvents",
     "TrainingHistory",
     "TrainingSet",
     "backward_elimination",
+    "build_training_events",
     "cross_validate",
     "export_classifier",
     "kfold_index",
     "optimize_hyperparameters",
     "permutation_importance",
     "save_elimination_plot",
+    "train_classifier",
     "train_mlp",
     "weighted_roc_auc",
 ]
 
 _WHERE = {
+    "SSWW_CLASSIFIERS": "inputs",
+    "SSWW_INPUTS": "inputs",
+    "ClassifierTarget": "inputs",
+    "InputCollector": "build",
+    "TrainingEvents": "build",
+    "build_training_events": "build",
+    "TrainedClassifier": "pipeline",
+    "train_classifier": "pipeline",
     "TrainingSet": "data",
     "kfold_index": "data",
     "weighted_roc_auc": "metrics",

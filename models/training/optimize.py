@@ -16,7 +16,7 @@ search finishes it and a larger ``n_trials`` extends it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -131,6 +131,7 @@ def optimize_hyperparameters(
     pruner_warmup_steps: int = 5,
     timeout: float | None = None,
     enqueue: Sequence[Mapping[str, Any]] = (),
+    callbacks: Sequence[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = (),
 ) -> OptimizationResult:
     """Search hyperparameters maximising the mean validation AUC.
 
@@ -152,6 +153,8 @@ def optimize_hyperparameters(
         timeout: stop starting trials after this many seconds.
         enqueue: settings to try first (e.g. the current defaults), as
             ``{"n_layers": 3, "width": 64, ...}``; used only by a new study.
+        callbacks: called as ``callback(study, trial)`` after each finished
+            trial (Optuna's ``study.optimize`` callbacks, e.g. a progress bar).
 
     Returns:
         The best settings and the trial summary.
@@ -202,7 +205,8 @@ def optimize_hyperparameters(
 
     if remaining:
         study.optimize(
-            objective, n_trials=remaining, timeout=timeout, catch=(FloatingPointError,)
+            objective, n_trials=remaining, timeout=timeout, catch=(FloatingPointError,),
+            callbacks=list(callbacks),
         )
     return _summarise(study, study_name, url, base_config)
 

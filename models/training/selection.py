@@ -19,7 +19,7 @@ Two importance measures:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -158,6 +158,8 @@ def backward_elimination(
     tolerance: float = 0.005,
     seed: int = 0,
     n_repeats: int = 1,
+    on_step: Callable[[EliminationStep], None] | None = None,
+    on_cross_validation: Callable[[tuple[str, ...]], None] | None = None,
 ) -> EliminationResult:
     """Drop the least important input repeatedly while the AUC holds.
 
@@ -172,6 +174,9 @@ def backward_elimination(
             all inputs; the step that did so is kept with ``accepted=False``.
         seed: seed of the permutations (``"shuffle"`` mode).
         n_repeats: permutations per input and fold (``"shuffle"`` mode).
+        on_step: called with each :class:`EliminationStep` once it is done.
+        on_cross_validation: called with the inputs of each cross-validation before it
+            starts (progress reporting).
 
     Returns:
         The history; ``result.selected_inputs`` is the chosen set.
@@ -183,6 +188,8 @@ def backward_elimination(
     folds = range(k if n_folds is None else int(n_folds))
 
     def evaluate(names: Sequence[str]) -> tuple[CrossValidationResult, TrainingSet]:
+        if on_cross_validation is not None:
+            on_cross_validation(tuple(names))
         subset = training_set.select_inputs(names)
         return cross_validate(subset, config, k=k, folds=folds), subset
 
@@ -191,6 +198,8 @@ def backward_elimination(
     baseline = cv.mean_auc
     steps = [EliminationStep(0, inputs, baseline, None)]
     log.info("all %d inputs: AUC %.4f", len(inputs), baseline)
+    if on_step is not None:
+        on_step(steps[0])
     iteration = 0
     while len(inputs) > min_inputs:
         iteration += 1
@@ -217,6 +226,8 @@ def backward_elimination(
             "iteration %d: dropped %s, AUC %.4f%s",
             iteration, dropped, cv.mean_auc, "" if accepted else " (beyond tolerance, stop)",
         )
+        if on_step is not None:
+            on_step(steps[-1])
         if not accepted:
             break
         inputs = remaining

@@ -1,0 +1,493 @@
+"""Commands of the classifier training: ``ewpolar train``, ``optimize`` and ``select-inputs``.
+
+Each command takes its events either from a fileset (``--fileset``: the
+training events are selected with coffea, :mod:`models.training.build`, and
+written to ``OUT/training_events.parquet`` for reuse) or from such a file
+(``--training-set``), and writes everything it makes into one folder ``--out``.
+The commands are thin layers over :mod:`models.training`; they are registered
+on the ``ewpolar`` group (``main.add_command``) and also run as
+``python -m models.cli COMMAND``.
+
+Heavy imports (torch, optuna, coffea) happen inside the commands, so that
+``ewpolar --help`` works without the ``train`` extra.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from analysis.errors import EwpolarError, InputError
+from models.training.inputs import SSWW_CLASSIFIERS
+
+if TYPE_CHECKING:
+    from analysis.config import AnalysisConfig
+    from models.training.data import TrainingSet
+    from models.training.mlp import MLPConfig
+
+__all__ = ["COMMANDS", "optimize", "select_inputs", "train"]
+
+log = logging.getLogger(__name__)
+
+#: packages of the ``train`` extra; a missing one is a user error with the install hint
+_TRAIN_EXTRA = ("torch", "optuna", "onnx", "pyarrow")
+TRAINING_EVENTS_FILE = "training_events.parquet"
+
+
+def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """One line on stderr and exit code 2 for a user mistake (no traceback)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except EwpolarError as exc:
+            click.echo(f"ewpolar: error: {exc}", err=True)
+            sys.exit(2)
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] not in _TRAIN_EXTRA:
+                raise
+            click.echo(f"ewpolar: error: {exc.name} is not installed; the training commands "
+                       "need the 'train' extra (pip install 'ewpolar[train]')", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("ewpolar: interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def _data_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by the three commands: where the events come from, folds, seed, output."""
+    options = [
+        click.option("--config", "config_path", type=click.Path(path_type=Path), required=True,
+                     help="Analysis config (config/ssww.yaml): regions, samples, model file names."),
+        click.option("--fileset", type=click.Path(path_type=Path), default=None,
+                     help="coffea fileset JSON: select the training events from it "
+                          f"(also written to OUT/{TRAINING_EVENTS_FILE})."),
+        click.option("--training-set", "training_set", type=click.Path(path_type=Path),
+                     default=None,
+                     help=f"Training events of an earlier run (OUT/{TRAINING_EVENTS_FILE}), or "
+                          "one classifier's training set (parquet with a 'label' column)."),
+        click.option("--region", "regions", multiple=True,
+                     help="Config region to take the events from; repeat for the union "
+                          "(default: signal). Only with --fileset."),
+        click.option("--classifier", type=click.Choice([*SSWW_CLASSIFIERS, "all"]),
+                     default="all", show_default=True, help="Which classifier(s)."),
+        click.option("--inputs", "inputs_spec", default=None,
+                     help="Inputs to use: comma-separated names, or an elimination JSON written "
+                          "by select-inputs (default: every input of the training events)."),
+        click.option("--hyperparameters", "hyper_files", multiple=True,
+                     type=click.Path(path_type=Path),
+                     help="JSON of MLP settings, or a hyperparameters_<classifier>.json written "
+                          "by optimize (applies to that classifier); repeatable."),
+        click.option("--k", "k", type=click.IntRange(min=2), default=5, show_default=True,
+                     help="Folds: event e is held out in fold e % k."),
+        click.option("--seed", type=int, default=None,
+                     help="Training seed; fold f trains with seed + f (default: 0, or the "
+                          "--hyperparameters file's)."),
+        click.option("--epochs", type=click.IntRange(min=1), default=None,
+                     help="Maximum epochs per fold (default: 100, or the --hyperparameters "
+                          "file's); training stops earlier when the validation loss stalls."),
+        click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Processes for selecting the events from --fileset."),
+        click.option("--chunksize", type=click.IntRange(min=1), default=100_000,
+                     show_default=True, help="Entries per chunk when reading --fileset."),
+        click.option("--progress/--no-progress", default=True, show_default=True,
+                     help="Progress display (on stderr)."),
+        click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+                     help="Output folder for everything the command writes."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@dataclass
+class _Data:
+    """Training sets of the chosen classifiers and where they came from."""
+
+    config: AnalysisConfig
+    sets: dict[str, TrainingSet]
+    source: dict[str, Any] = field(default_factory=dict)
+
+
+def _parse_inputs(spec: str | None) -> list[str] | None:
+    if spec is None:
+        return None
+    path = Path(spec)
+    if path.suffix == ".json" or path.is_file():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError(f"--inputs {spec}: file not found") from None
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"--inputs {spec}: cannot read the JSON: {exc}") from None
+        names = data.get("selected_inputs") if isinstance(data, dict) else data
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise InputError(f"--inputs {spec}: expected 'selected_inputs' (a list of names)")
+        return names
+    names = [name.strip() for name in spec.split(",") if name.strip()]
+    if not names:
+        raise InputError("--inputs: give at least one input name")
+    return names
+
+
+def _load_data(config_path: Path, fileset: Path | None, training_set: Path | None,
+               regions: Sequence[str], classifier: str, inputs_spec: str | None,
+               workers: int, chunksize: int, progress: bool, out: Path) -> _Data:
+    from analysis.config import load_config
+    from models.training.build import TrainingEvents, build_training_events
+    from models.training.data import TrainingSet
+
+    if (fileset is None) == (training_set is None):
+        raise click.UsageError("give exactly one of --fileset or --training-set")
+    if regions and fileset is None:
+        raise click.UsageError("--region selects events from --fileset; a training set is "
+                               "already selected")
+    config = load_config(config_path)
+    if training_set is not None and not training_set.is_file():
+        raise InputError(f"{training_set}: training set file not found")
+    wanted = list(SSWW_CLASSIFIERS) if classifier == "all" else [classifier]
+    source: dict[str, Any]
+    if fileset is not None:
+        from analysis.runner import load_fileset
+
+        events = build_training_events(
+            config, load_fileset(fileset), regions=list(regions) or None,
+            executor="futures" if workers > 1 else "iterative", workers=workers,
+            chunksize=chunksize, progress=progress)
+        written = events.write_parquet(out / TRAINING_EVENTS_FILE)
+        click.echo(f"selected {len(events)} events in region(s) "
+                   f"{', '.join(events.metadata['regions'])}; wrote {written}", err=True)
+        sets = {name: events.training_set(name) for name in wanted}
+        source = {"fileset": fileset.name, "regions": events.metadata["regions"],
+                  "datasets": events.metadata["datasets"]}
+    elif TrainingEvents.is_training_events_file(training_set):
+        events = TrainingEvents.read_parquet(training_set)
+        sets = {name: events.training_set(name) for name in wanted}
+        source = {"training_events": training_set.name, "regions": events.metadata.get("regions"),
+                  "datasets": events.metadata.get("datasets")}
+    else:
+        if classifier == "all":
+            raise click.UsageError(f"--training-set {training_set} holds one classifier's "
+                                   "events: name it with --classifier")
+        sets = {classifier: TrainingSet.read_parquet(training_set)}
+        source = {"training_set": training_set.name}
+    names = _parse_inputs(inputs_spec)
+    if names is not None:
+        for name, ts in sets.items():
+            unknown = [n for n in names if n not in ts.inputs]
+            if unknown:
+                raise InputError(f"--inputs: {name}: unknown input(s) {unknown} "
+                                 f"(the training set has {', '.join(ts.inputs)})")
+            sets[name] = ts.select_inputs(names)
+    return _Data(config, sets, source)
+
+
+def _read_hyperparameters(files: Sequence[Path]) -> list[tuple[str | None, dict[str, Any]]]:
+    """(classifier or None for all, settings) from each --hyperparameters file."""
+    out = []
+    for path in files:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError(f"--hyperparameters {path}: file not found") from None
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"--hyperparameters {path}: cannot read the JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise InputError(f"--hyperparameters {path}: expected a JSON object of MLP settings")
+        if "hyperparameters" in data:
+            settings = data["hyperparameters"]
+            if not isinstance(settings, dict):
+                raise InputError(f"--hyperparameters {path}: 'hyperparameters' must be an object")
+            out.append((data.get("classifier"), settings))
+        else:
+            out.append((None, data))
+    return out
+
+
+def _mlp_config(hyper: list[tuple[str | None, dict[str, Any]]], classifier: str,
+                seed: int | None, epochs: int | None) -> MLPConfig:
+    from models.training.mlp import MLPConfig
+
+    settings: dict[str, Any] = {}
+    for target, values in hyper:
+        if target is None or target == classifier:
+            settings.update(values)
+    if seed is not None:
+        settings["seed"] = seed
+    if epochs is not None:
+        settings["max_epochs"] = epochs
+    try:
+        return MLPConfig.from_dict({**MLPConfig().to_dict(), **settings})
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"--hyperparameters: {classifier}: {exc}") from None
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Any]:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                   MofNCompleteColumn(), TimeElapsedColumn(), console=Console(stderr=True),
+                   transient=True, disable=not enabled)
+    with bar:
+        yield bar
+
+
+def _prepare_out(out: Path) -> Path:
+    from analysis.outputs import ensure_writable_dir
+
+    return ensure_writable_dir(out)
+
+
+# -- ewpolar train -------------------------------------------------------------------------------
+
+@click.command("train")
+@_data_options
+@_user_errors
+def train(config_path: Path, fileset: Path | None, training_set: Path | None,
+          regions: tuple[str, ...], classifier: str, inputs_spec: str | None,
+          hyper_files: tuple[Path, ...], k: int, seed: int | None, epochs: int | None,
+          workers: int, chunksize: int, progress: bool, out: Path) -> None:
+    """Train k-fold MLP classifiers and export each as ONNX with its model card.
+
+    Writes OUT/<model>.onnx and OUT/<model>.json per classifier (file names as in
+    the config's models section, e.g. ssww_ll_vs_tx.onnx) and
+    OUT/training_summary.json with the per-fold AUCs.
+    """
+    from analysis.outputs import atomic_write_json
+    from models.training.pipeline import model_filename, train_classifier
+
+    out = _prepare_out(out)
+    data = _load_data(config_path, fileset, training_set, regions, classifier, inputs_spec,
+                      workers, chunksize, progress, out)
+    hyper = _read_hyperparameters(hyper_files)
+    summary: dict[str, Any] = {"k": k, "config": config_path.name, "source": data.source,
+                               "classifiers": {}}
+    trained = []
+    with _progress(progress) as bar:
+        for name, ts in data.sets.items():
+            mlp = _mlp_config(hyper, name, seed, epochs)
+            task = bar.add_task(f"{name}: fold 1/{k}", total=k)
+
+            def on_epoch(position: int, epoch: int, val_loss: float, task: Any = task,
+                         name: str = name) -> None:
+                bar.update(task, completed=position, description=(
+                    f"{name}: fold {position + 1}/{k}, epoch {epoch + 1}, "
+                    f"validation loss {val_loss:.4f}"))
+
+            try:
+                result = train_classifier(
+                    ts, mlp, name=name, path=out / model_filename(data.config, name), k=k,
+                    training_extra={"config": config_path.name, "source": data.source},
+                    on_epoch=on_epoch)
+            except ValueError as exc:
+                raise InputError(f"{name}: cannot train on these events: {exc}") from None
+            bar.update(task, completed=k, description=f"{name}: done")
+            summary["classifiers"][name] = result.summary()
+            trained.append(result)
+    atomic_write_json(out / "training_summary.json", summary)
+    for result in trained:
+        aucs = " ".join(f"{a:.4f}" for a in result.cv.fold_auc)
+        click.echo(f"{result.name}: AUC per fold {aucs} (mean {result.cv.mean_auc:.4f}); "
+                   f"wrote {result.path} and {result.path.with_suffix('.json').name}")
+
+
+# -- ewpolar optimize ----------------------------------------------------------------------------
+
+@click.command("optimize")
+@_data_options
+@click.option("--trials", type=click.IntRange(min=1), required=True,
+              help="Finished trials the study should hold (a resumed study runs only the rest).")
+@click.option("--storage", default=None,
+              help="Optuna storage, e.g. sqlite:///study.db or a file path "
+                   "(default: OUT/optuna.db); an interrupted search resumes from it.")
+@click.option("--study-name", default=None,
+              help="Study name prefix in the storage (default: the config's channel); the "
+                   "classifier name is appended.")
+@click.option("--objective-folds", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Folds cross-validated per trial (the objective is their mean AUC).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Stop starting trials after this many seconds (per classifier).")
+@_user_errors
+def optimize(config_path: Path, fileset: Path | None, training_set: Path | None,
+             regions: tuple[str, ...], classifier: str, inputs_spec: str | None,
+             hyper_files: tuple[Path, ...], k: int, seed: int | None, epochs: int | None,
+             workers: int, chunksize: int, progress: bool, out: Path, trials: int,
+             storage: str | None, study_name: str | None, objective_folds: int,
+             timeout: float | None) -> None:
+    """Search MLP hyperparameters with Optuna (TPE, median pruning, resumable).
+
+    Writes OUT/hyperparameters_<classifier>.json (best settings; pass it to
+    'train --hyperparameters') and OUT/trials_<classifier>.json per classifier.
+    """
+    import optuna
+
+    from analysis.outputs import atomic_write_json
+    from models.training.optimize import optimize_hyperparameters
+
+    if objective_folds > k:
+        raise click.BadParameter(f"{objective_folds} is more than --k {k}",
+                                 param_hint="--objective-folds")
+    out = _prepare_out(out)
+    data = _load_data(config_path, fileset, training_set, regions, classifier, inputs_spec,
+                      workers, chunksize, progress, out)
+    hyper = _read_hyperparameters(hyper_files)
+    storage = storage or str(out / "optuna.db")
+    prefix = study_name or data.config.channel
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    finished_states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
+                       optuna.trial.TrialState.FAIL)
+    lines = []
+    with _progress(progress) as bar:
+        for name, ts in data.sets.items():
+            base = _mlp_config(hyper, name, seed, epochs)
+            task = bar.add_task(f"{name}: trials", total=trials)
+
+            def on_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial,
+                         task: Any = task, name: str = name) -> None:
+                done = sum(t.state in finished_states for t in study.trials)
+                complete = [t for t in study.trials
+                            if t.state == optuna.trial.TrialState.COMPLETE]
+                best = f", best AUC {study.best_value:.4f}" if complete else ""
+                bar.update(task, completed=done,
+                           description=f"{name}: trial {trial.number} {trial.state.name}{best}")
+
+            try:
+                result = optimize_hyperparameters(
+                    ts, base, n_trials=trials, storage=storage, study_name=f"{prefix}_{name}",
+                    seed=seed or 0, k=k, n_objective_folds=objective_folds, timeout=timeout,
+                    callbacks=[on_trial])
+            except ValueError as exc:
+                raise InputError(f"{name}: cannot train on these events: {exc}") from None
+            record = {
+                "classifier": name,
+                "best_value": result.best_value,
+                "best_params": result.best_params,
+                "hyperparameters": result.best_config.to_dict(),
+                "n_complete": result.n_complete,
+                "n_pruned": result.n_pruned,
+                "n_failed": result.n_failed,
+                "study_name": result.study_name,
+                "storage": result.storage,
+                "k": k,
+                "objective_folds": objective_folds,
+                "inputs": list(ts.inputs),
+                "source": data.source,
+            }
+            best_path = atomic_write_json(out / f"hyperparameters_{name}.json", record)
+            atomic_write_json(out / f"trials_{name}.json", result.trials)
+            lines.append(f"{name}: best mean AUC {result.best_value:.4f} with "
+                         f"{json.dumps(result.best_params)} ({result.n_complete} complete, "
+                         f"{result.n_pruned} pruned, {result.n_failed} failed); wrote {best_path}")
+    for line in lines:
+        click.echo(line)
+
+
+# -- ewpolar select-inputs -----------------------------------------------------------------------
+
+@click.command("select-inputs")
+@_data_options
+@click.option("--mode", type=click.Choice(["shuffle", "retrain"]), default="shuffle",
+              show_default=True,
+              help="Input importance: AUC loss when the input is shuffled in the held-out "
+                   "folds (fast), or when the network is retrained without it (slow).")
+@click.option("--tolerance", type=click.FloatRange(min=0), default=0.005, show_default=True,
+              help="Stop when the AUC falls more than this below the AUC with all inputs.")
+@click.option("--min-inputs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Stop when this many inputs remain.")
+@click.option("--folds", "n_folds", type=click.IntRange(min=1), default=None,
+              help="Cross-validate only the first N folds at each step (default: all k).")
+@_user_errors
+def select_inputs(config_path: Path, fileset: Path | None, training_set: Path | None,
+                  regions: tuple[str, ...], classifier: str, inputs_spec: str | None,
+                  hyper_files: tuple[Path, ...], k: int, seed: int | None, epochs: int | None,
+                  workers: int, chunksize: int, progress: bool, out: Path, mode: str,
+                  tolerance: float, min_inputs: int, n_folds: int | None) -> None:
+    """Backwards elimination of inputs, judged by the cross-validated AUC.
+
+    Writes OUT/elimination_<classifier>.json (AUC and importances at every
+    iteration, the selected inputs: pass it to 'train --inputs') and
+    OUT/elimination_<classifier>.png (AUC against the iteration).
+    """
+    from analysis.outputs import atomic_write_json
+    from models.training.selection import backward_elimination, save_elimination_plot
+
+    if n_folds is not None and n_folds > k:
+        raise click.BadParameter(f"{n_folds} is more than --k {k}", param_hint="--folds")
+    out = _prepare_out(out)
+    data = _load_data(config_path, fileset, training_set, regions, classifier, inputs_spec,
+                      workers, chunksize, progress, out)
+    hyper = _read_hyperparameters(hyper_files)
+    lines = []
+    with _progress(progress) as bar:
+        for name, ts in data.sets.items():
+            mlp = _mlp_config(hyper, name, seed, epochs)
+            d = ts.n_inputs
+            low = min(min_inputs, d)
+            # upper bound of the cross-validations: one per step, or one per input per step
+            total = (d - low + 1 if mode == "shuffle"
+                     else 1 + sum(range(low + 1, d + 1)))
+            task = bar.add_task(f"{name}: all {d} inputs", total=total)
+
+            def on_cv(inputs: tuple[str, ...], task: Any = task, name: str = name) -> None:
+                bar.advance(task)
+                bar.update(task, description=f"{name}: cross-validating {len(inputs)} inputs")
+
+            try:
+                result = backward_elimination(
+                    ts, mlp, mode=mode, k=k, n_folds=n_folds, min_inputs=low,
+                    tolerance=tolerance, seed=seed or 0, on_cross_validation=on_cv)
+            except ValueError as exc:
+                raise InputError(f"{name}: cannot train on these events: {exc}") from None
+            bar.update(task, completed=total, description=f"{name}: done")
+            record = {"classifier": name, **result.to_dict(), "k": k, "n_folds": n_folds or k,
+                      "hyperparameters": mlp.to_dict(), "source": data.source}
+            json_path = atomic_write_json(out / f"elimination_{name}.json", record)
+            png_path = save_elimination_plot(result, out / f"elimination_{name}.png")
+            accepted = [s for s in result.steps if s.accepted][-1]
+            lines.append(
+                f"{name}: kept {len(result.selected_inputs)} of {d} inputs (AUC "
+                f"{result.baseline_auc:.4f} with all, {accepted.auc:.4f} kept); dropped "
+                f"{', '.join(result.dropped) or 'none'}; wrote {json_path} and {png_path.name}")
+    for line in lines:
+        click.echo(line)
+
+
+#: the commands to register on the ``ewpolar`` group
+COMMANDS = (train, optimize, select_inputs)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+def cli(verbose: int) -> None:
+    """Classifier training commands (the same as 'ewpolar train/optimize/select-inputs')."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+for _command in COMMANDS:
+    cli.add_command(_command)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    cli()

@@ -1,0 +1,180 @@
+"""2D classifier score templates of the ssWW processor, with the shipped ONNX models."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+from pathlib import Path
+
+import cloudpickle
+import numpy as np
+import pytest
+
+from analysis import inference
+from analysis.config import ModelRef
+from analysis.errors import ConfigError, InputError
+from analysis.inference import load_classifier, sha256_file
+from models.training.inputs import SSWW_INPUTS
+from processors.ssww import SSWWProcessor
+
+MAX_MODEL_BYTES = 1_000_000
+
+
+def first_file(fileset, dataset):
+    return next(iter(fileset[dataset]["files"]))
+
+
+def with_models(config, paths: dict[str, Path]):
+    models = {**config.models, **{name: ModelRef(path=str(p)) for name, p in paths.items()}}
+    return config.model_copy(update={"models": models})
+
+
+def copy_model(config, name: str, folder: Path) -> Path:
+    src = config.resolve(config.models[name].path)
+    dst = folder / src.name
+    shutil.copy(src, dst)
+    shutil.copy(src.with_suffix(".json"), dst.with_suffix(".json"))
+    return dst
+
+
+@pytest.mark.parametrize("name", ["sig_vs_bkg", "ll_vs_tx", "lx_vs_tt"])
+def test_shipped_models_load_and_match_their_cards(ssww_config, name):
+    path = ssww_config.resolve(ssww_config.models[name].path)
+    assert path.is_file(), f"shipped model {path} is missing"
+    assert path.stat().st_size < MAX_MODEL_BYTES
+    clf = load_classifier(path)
+    assert clf.card.sha256 == sha256_file(path)
+    assert clf.inputs == SSWW_INPUTS
+    assert clf.card.k == 5
+    assert clf.card.training["classifier"] == name
+    assert len(clf.card.fold_auc) == 5
+    assert min(clf.card.fold_auc) > 0.6  # every fold separates its classes
+    rng = np.random.default_rng(0)
+    scores = clf.predict(rng.normal(100.0, 30.0, size=(50, len(SSWW_INPUTS))), np.arange(50))
+    assert np.all((scores >= 0) & (scores <= 1))
+
+
+def test_templates_for_every_dataset_region_and_systematic(ssww_output, ssww_config):
+    hists = ssww_output["hists"]
+    mjj = hists["mjj"]
+    datasets = set(mjj.axes["dataset"])
+    systematics = set(mjj.axes["systematic"])
+    assert {"jes_up", "jes_down", "scale_up", "lumi_up", "kfactor_down"} <= systematics
+    filled = 0
+    for name, tmpl in ssww_config.templates.items():
+        h = hists[f"template_{name}"]
+        assert [ax.name for ax in h.axes] == ["dataset", "region", "systematic",
+                                              "score_x", "score_y"]
+        assert (h.axes["score_x"].label, h.axes["score_y"].label) == (tmpl.x, tmpl.y)
+        assert h.axes["score_x"].size == tmpl.x_bins
+        assert h.axes["score_y"].size == tmpl.y_bins
+        assert set(h.axes["dataset"]) == datasets
+        assert set(h.axes["systematic"]) == systematics
+        assert list(h.axes["region"]) == list(ssww_config.regions)
+        for dataset in datasets:
+            for region in ssww_config.regions:
+                for syst in systematics:
+                    where = {"dataset": dataset, "region": region, "systematic": syst}
+                    one_d = mjj[where].sum(flow=True).value
+                    two_d = h[where]
+                    # every event is inside [0, 1]²: the in-range sum holds the whole yield
+                    assert two_d.sum(flow=False).value == pytest.approx(one_d, rel=1e-9, abs=1e-12)
+                    assert two_d.sum(flow=True).value == pytest.approx(one_d, rel=1e-9, abs=1e-12)
+                    filled += one_d > 0
+    assert filled > 0
+    # both templates share the x axis (sig_vs_bkg): equal projections
+    ll = hists["template_ll"].project("dataset", "region", "systematic", "score_x").values()
+    lx = hists["template_lx"].project("dataset", "region", "systematic", "score_x").values()
+    np.testing.assert_allclose(ll, lx, rtol=1e-9)
+
+
+def test_templates_sort_signal_from_background(ssww_output):
+    h = ssww_output["hists"]["template_ll"]
+    nominal = {"region": "signal", "systematic": "nominal"}
+    sig = h[{"dataset": "ssww_TT", **nominal}].project("score_x").values()
+    bkg = h[{"dataset": "wz", **nominal}].project("score_x").values()
+    # top sig_vs_bkg bin: most of the signal, a smaller share of WZ
+    assert sig[-1] / sig.sum() > bkg[-1] / bkg.sum() + 0.2
+
+
+def test_jes_shifts_rescore_the_shifted_selection(ssww_config, ssww_fileset, events_of):
+    calls = []
+
+    class Recording(SSWWProcessor):
+        def _classifier_scores(self, events_sel, features):
+            scores = super()._classifier_scores(events_sel, features)
+            calls.append((features["jet1_pt"].copy(), scores["sig_vs_bkg"].copy()))
+            return scores
+
+    path = first_file(ssww_fileset, "ssww_TT")
+    meta = {"dataset": "ssww_TT", **ssww_fileset["ssww_TT"]["metadata"]}
+    Recording(ssww_config, regions=["signal"]).process(events_of(path, meta))
+    assert len(calls) == 3  # nominal, jes_up, jes_down
+    (pt_nom, s_nom), (pt_up, s_up), (pt_down, _) = calls
+    assert pt_up.mean() > pt_nom.mean() > pt_down.mean()
+    assert len(s_up) != len(s_nom) or not np.array_equal(s_up, s_nom)
+
+
+def test_processor_pickles_without_sessions_and_reuses_them(ssww_config, ssww_fileset,
+                                                            events_of):
+    proc = SSWWProcessor(ssww_config, regions=["signal"])
+    blob = cloudpickle.dumps(proc)
+    assert len(blob) < 200_000  # paths and cards travel, not the models or sessions
+    path = first_file(ssww_fileset, "wz")
+    meta = {"dataset": "wz", **ssww_fileset["wz"]["metadata"]}
+    reference = proc.process(events_of(path, meta))["hists"]["template_lx"]
+    before = len(inference._SESSIONS)
+    for clone in (pickle.loads(pickle.dumps(proc)), cloudpickle.loads(blob)):
+        again = clone.process(events_of(path, meta))["hists"]["template_lx"]
+        np.testing.assert_array_equal(again.values(flow=True), reference.values(flow=True))
+    assert len(inference._SESSIONS) == before  # one session per model and process
+
+
+def test_missing_model_files_are_a_note(ssww_config, ssww_fileset, events_of, tmp_path):
+    cfg = with_models(ssww_config, {"ll_vs_tx": tmp_path / "absent.onnx"})
+    path = first_file(ssww_fileset, "ssww_TT")
+    meta = {"dataset": "ssww_TT", **ssww_fileset["ssww_TT"]["metadata"]}
+    out = SSWWProcessor(cfg, regions=["signal"]).process(events_of(path, meta))
+    assert "template_ll" not in out["hists"]  # needs ll_vs_tx
+    assert out["hists"]["template_lx"].sum().value > 0
+    notes = " | ".join(sorted(out["notes"]))
+    assert "models.ll_vs_tx" in notes
+    assert "not found" in notes
+    assert "template_ll not filled" in notes
+
+
+def test_model_that_differs_from_its_card_is_an_error(ssww_config, tmp_path):
+    model = copy_model(ssww_config, "lx_vs_tt", tmp_path)
+    blob = bytearray(model.read_bytes())
+    blob[-1] ^= 0xFF
+    model.write_bytes(bytes(blob))
+    with pytest.raises(InputError, match=r"'lx_vs_tt'.*does not match its model card"):
+        SSWWProcessor(with_models(ssww_config, {"lx_vs_tt": model}))
+
+
+def test_corrupted_model_is_an_error_on_first_use(ssww_config, ssww_fileset, events_of,
+                                                  tmp_path):
+    model = copy_model(ssww_config, "ll_vs_tx", tmp_path)
+    model.write_bytes(b"not an onnx graph")
+    card = json.loads(model.with_suffix(".json").read_text())
+    card["sha256"] = sha256_file(model)
+    model.with_suffix(".json").write_text(json.dumps(card))
+    proc = SSWWProcessor(with_models(ssww_config, {"ll_vs_tx": model}), regions=["signal"])
+    path = first_file(ssww_fileset, "ssww_TT")
+    meta = {"dataset": "ssww_TT", **ssww_fileset["ssww_TT"]["metadata"]}
+    with pytest.raises(InputError, match="onnxruntime cannot load"):
+        proc.process(events_of(path, meta))
+
+
+def test_card_inputs_are_checked_against_the_processor(ssww_config, tmp_path):
+    model = copy_model(ssww_config, "sig_vs_bkg", tmp_path)
+    card = json.loads(model.with_suffix(".json").read_text())
+    card["inputs"][0] = "lep1_ptt"
+    model.with_suffix(".json").write_text(json.dumps(card))
+    with pytest.raises(ConfigError) as err:
+        SSWWProcessor(with_models(ssww_config, {"sig_vs_bkg": model}))
+    message = str(err.value)
+    assert "'sig_vs_bkg'" in message
+    assert "missing ['lep1_ptt']" in message
+    assert "\n" not in message
