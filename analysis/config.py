@@ -286,7 +286,10 @@ class AnalysisConfig(_Strict):
         p = Path(relpath)
         if p.is_absolute():
             return p
-        for base in (self.config_dir(), self.config_dir().parent):
+        # beside the config, the project root, or the install location of the packages
+        # (models/*.onnx ship inside the top-level `models` package)
+        install_root = Path(__file__).resolve().parent.parent
+        for base in (self.config_dir(), self.config_dir().parent, install_root):
             if (base / p).exists():
                 return base / p
         return self.config_dir() / p

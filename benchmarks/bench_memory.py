@@ -1,0 +1,96 @@
+"""Peak resident memory of a run: bounded by the chunk size, not by the dataset size.
+
+Runs the ssWW analysis (iterative executor, default chunk size) in a fresh process
+over N1 and N2 events (default 1M and 10M) and reports each run's peak RSS. The
+larger input reuses the same generated files through symbolic links, so both runs
+read identical events; only the amount of data differs.
+
+    python benchmarks/bench_memory.py [--events 1000000] [--factor 10] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+CHILD = """
+import json, resource, sys
+from analysis.config import load_config
+from analysis.runner import load_fileset, run_analysis
+res = run_analysis(load_config("ssww"), load_fileset(sys.argv[1]), chunksize=int(sys.argv[2]))
+peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"events": res.metrics["events_processed"], "peak_rss_mib": peak_kib / 1024,
+                  "seconds": res.metrics["seconds"]}))
+"""
+
+
+def _replicated_fileset(fileset: dict, factor: int, folder: Path) -> Path:
+    out = {}
+    for ds, entry in fileset.items():
+        files = {}
+        for i in range(factor):
+            for fname, tree in entry["files"].items():
+                link = folder / f"{ds}_copy{i}_{Path(fname).name}"
+                if not link.exists():
+                    link.symlink_to(fname)
+                files[str(link)] = tree
+        meta = dict(entry.get("metadata", {}))
+        if "sumw" in meta:
+            meta["sumw"] = meta["sumw"] * factor
+        out[ds] = {"files": files, "metadata": meta}
+    path = folder / f"fileset_x{factor}.json"
+    path.write_text(json.dumps(out))
+    return path
+
+
+def _measure(fileset: Path, chunksize: int) -> dict:
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(fileset), str(chunksize)],
+                          capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=1_000_000, help="events of the smaller run")
+    ap.add_argument("--factor", type=int, default=10, help="the larger run has this many times more")
+    ap.add_argument("--chunksize", type=int, default=100_000, help="the runner's default")
+    ap.add_argument("--samples", type=Path, default=None, help="reuse samples in this folder")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+
+    from analysis.config import load_config
+    from analysis.generator import generate
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base = args.samples or Path(tmp)
+        fileset_path = base / "fileset.json"
+        if not fileset_path.exists():
+            cfg = load_config("ssww")
+            generate(cfg, events=max(1, args.events // len(cfg.samples)), seed=3, out=base)
+        fileset = json.loads(fileset_path.read_text())
+        links = Path(tmp) / "links"
+        links.mkdir()
+        small = _measure(fileset_path, args.chunksize)
+        large = _measure(_replicated_fileset(fileset, args.factor, links), args.chunksize)
+    rows = {
+        "chunksize": args.chunksize,
+        "small_events": small["events"],
+        "small_peak_rss_mib": round(small["peak_rss_mib"], 1),
+        "large_events": large["events"],
+        "large_peak_rss_mib": round(large["peak_rss_mib"], 1),
+        "peak_rss_ratio_large_over_small": round(large["peak_rss_mib"] / small["peak_rss_mib"], 3),
+        "large_events_per_s": round(large["events"] / large["seconds"]),
+    }
+    print("| quantity | value |\n|---|---|")
+    for k, v in rows.items():
+        print(f"| {k} | {v} |")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
