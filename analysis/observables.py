@@ -37,7 +37,11 @@ Awkward-level helpers (:func:`to_pxpypze`, :func:`nth_pxpypze`,
 :func:`met_pxpy`, :func:`lepton_pair_cos_theta_star`,
 :func:`wh_cos_delta_plus`) take coffea candidates (records with ``pt, eta,
 phi, mass`` fields, e.g. ``events.Muon[mask]``; or ``x, y, z, t`` /
-``px, py, pz, E``) and return numpy arrays aligned with the events.
+``px, py, pz, E``) and return numpy arrays aligned with the events. Their
+numpy-level counterparts (:func:`nth_pxpypze_flat` on a collection's offsets and
+flat columns, :func:`ptetaphim_to_pxpypze`, :func:`lepton_pair_cos_theta_star_p4`,
+:func:`wh_cos_delta_plus_p4` on four-vectors already at hand) give the same numbers
+without awkward operations.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ __all__ = [
     "delta_y",
     "delta_y_jj",
     "lepton_pair_cos_theta_star",
+    "lepton_pair_cos_theta_star_p4",
     "met_pxpy",
     "mjj",
     "mll",
@@ -74,11 +79,14 @@ __all__ = [
     "neutrino_four_vector",
     "neutrino_pz",
     "nth_pxpypze",
+    "nth_pxpypze_flat",
     "pair_mass",
+    "ptetaphim_to_pxpypze",
     "r_pt",
     "rapidity",
     "to_pxpypze",
     "wh_cos_delta_plus",
+    "wh_cos_delta_plus_p4",
     "zeppenfeld",
 ]
 
@@ -505,21 +513,39 @@ def _mt_tot_kernel(lx, ly, lz, le, ax, ay, az, ae, bx, by, bz, be, mx, my, out):
         out[i] = math.sqrt(0.0 if m2 < 0.0 else m2)
 
 
+@_scalar
+def _ptetaphim(pt, eta, phi, mass):
+    p_t = np.float64(pt)
+    h = np.float64(eta)
+    f = np.float64(phi)
+    m = np.float64(mass)
+    p = p_t * math.cosh(h)
+    return p_t * math.cos(f), p_t * math.sin(f), p_t * math.sinh(h), math.sqrt(p * p + m * m)
+
+
 @_kernel(
     types.void(*([_IN] * 4), *([_OUT] * 4)),
     types.void(*([_IN32] * 4), *([_OUT] * 4)),
 )
 def _ptetaphim_kernel(pt, eta, phi, mass, ox, oy, oz, oe):
     for i in range(pt.shape[0]):
-        p_t = np.float64(pt[i])
-        h = np.float64(eta[i])
-        f = np.float64(phi[i])
-        m = np.float64(mass[i])
-        ox[i] = p_t * math.cos(f)
-        oy[i] = p_t * math.sin(f)
-        oz[i] = p_t * math.sinh(h)
-        p = p_t * math.cosh(h)
-        oe[i] = math.sqrt(p * p + m * m)
+        ox[i], oy[i], oz[i], oe[i] = _ptetaphim(pt[i], eta[i], phi[i], mass[i])
+
+
+_OFFSETS = types.Array(types.int64, 1, "C", readonly=True)
+
+
+@_kernel(
+    types.void(_OFFSETS, types.int64, *([_IN] * 4), *([_OUT] * 4)),
+    types.void(_OFFSETS, types.int64, *([_IN32] * 4), *([_OUT] * 4)),
+)
+def _nth_ptetaphim_kernel(offsets, n, pt, eta, phi, mass, ox, oy, oz, oe):
+    for i in range(ox.shape[0]):
+        j = offsets[i] + n
+        if j < offsets[i + 1]:
+            ox[i], oy[i], oz[i], oe[i] = _ptetaphim(pt[j], eta[j], phi[j], mass[j])
+        else:
+            ox[i] = oy[i] = oz[i] = oe[i] = _NAN
 
 
 # ---------------------------------------------------------------------------
@@ -930,7 +956,7 @@ FourArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 def _column(records: ak.Array, name: str) -> np.ndarray:
     """One field of a 1-D record array as numpy (a view when there is no None); None -> nan."""
     col = records[name]
-    if isinstance(col.layout, ak.contents.NumpyArray):
+    if isinstance(col.layout, ak.contents.NumpyArray) or not col.layout.is_option:
         return ak.to_numpy(col)
     return np.asarray(ak.to_numpy(ak.fill_none(col, np.nan)), dtype=np.float64)
 
@@ -1002,7 +1028,53 @@ def nth_pxpypze(candidates: ak.Array, n: int = 0, fill_value: float = np.nan) ->
     arr = ak.Array(candidates)
     if arr.ndim != 2:
         raise ValueError(f"expected jagged candidates (n * var * record), got {arr.type}")
-    return _flat_pxpypze(ak.pad_none(arr, n + 1, axis=1, clip=True)[:, n], fill_value)
+    counts = np.asarray(ak.to_numpy(ak.fill_none(ak.num(arr, axis=1), 0)), dtype=np.int64)
+    starts = np.cumsum(counts) - counts
+    present = counts > n
+    picked = ak.flatten(arr, axis=1)[starts[present] + n]
+    values = _flat_pxpypze(picked, fill_value)
+    out = tuple(np.full(len(counts), fill_value, dtype=np.float64) for _ in range(4))
+    for o, v in zip(out, values, strict=True):
+        o[present] = v
+    return out  # type: ignore[return-value]
+
+
+def nth_pxpypze_flat(offsets: np.ndarray, pt: np.ndarray, eta: np.ndarray, phi: np.ndarray,
+                     mass: np.ndarray, n: int = 0) -> FourArrays:
+    """The n-th object of each event of a flat collection as px, py, pz, E (GeV).
+
+    Args:
+        offsets: int64, one more than the number of events: event i owns the
+            entries ``offsets[i]:offsets[i + 1]`` of the columns.
+        pt, eta, phi, mass: the collection's columns (float32 or float64; other
+            dtypes are converted to float64), GeV.
+        n: index within the event.
+
+    Returns:
+        ``(px, py, pz, e)`` float64 arrays of length ``len(offsets) - 1``;
+        nan for events with fewer than ``n + 1`` objects. Same numbers as
+        :func:`nth_pxpypze` on the equivalent jagged candidates.
+    """
+    cols = [np.ascontiguousarray(c) for c in (pt, eta, phi, mass)]
+    if any(c.dtype != np.float32 for c in cols):
+        cols = [np.ascontiguousarray(c, dtype=np.float64) for c in cols]
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    out = tuple(np.empty(len(offsets) - 1) for _ in range(4))
+    _nth_ptetaphim_kernel(offsets, n, *cols, *out)
+    return out  # type: ignore[return-value]
+
+
+def ptetaphim_to_pxpypze(pt: Any, eta: Any, phi: Any, mass: Any) -> FourArrays:
+    """Flat (pt, eta, phi, mass) columns (float32 or float64, GeV) as float64 px, py, pz, E.
+
+    The same numbers as :func:`to_pxpypze` on records with these fields.
+    """
+    cols = [np.ascontiguousarray(c) for c in (pt, eta, phi, mass)]
+    if any(c.dtype != np.float32 for c in cols):
+        cols = [np.ascontiguousarray(c, dtype=np.float64) for c in cols]
+    out = tuple(np.empty(len(cols[0])) for _ in range(4))
+    _ptetaphim_kernel(*cols, *out)
+    return out  # type: ignore[return-value]
 
 
 def met_pxpy(met: ak.Array, fill_value: float = np.nan) -> tuple[np.ndarray, np.ndarray]:
@@ -1072,16 +1144,43 @@ def lepton_pair_cos_theta_star(
         raise ValueError("give exactly one of 'neutrinos' and 'met'")
     l1 = nth_pxpypze(leptons, 0)
     l2 = nth_pxpypze(leptons, 1)
-    if neutrinos is not None:
-        n1 = nth_pxpypze(neutrinos, 0)
-        n2 = nth_pxpypze(neutrinos, 1)
-        ok = _valid(l1, l2, n1, n2)
-    else:
-        mx, my = met_pxpy(met)
-        mx, my = 0.5 * mx, 0.5 * my
-        n1 = neutrino_four_vector(mx, my, neutrino_pz(*l1, mx, my, mw=mw, rule="min_abs"))
-        n2 = neutrino_four_vector(mx, my, neutrino_pz(*l2, mx, my, mw=mw, rule="min_abs"))
-        ok = _valid(l1, l2) & ~np.isnan(mx)
+    if neutrinos is None:
+        return lepton_pair_cos_theta_star_p4(l1, l2, *met_pxpy(met), mw=mw,
+                                             fill_value=fill_value)
+    n1 = nth_pxpypze(neutrinos, 0)
+    n2 = nth_pxpypze(neutrinos, 1)
+    return _pair_cos_theta_star(l1, l2, n1, n2, _valid(l1, l2, n1, n2), fill_value)
+
+
+def lepton_pair_cos_theta_star_p4(
+    l1: FourArrays,
+    l2: FourArrays,
+    met_px: np.ndarray,
+    met_py: np.ndarray,
+    *,
+    mw: float = MW_GEV,
+    fill_value: float = np.nan,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`lepton_pair_cos_theta_star` with ``met`` from four-vectors already at hand.
+
+    Args:
+        l1, l2: (px, py, pz, E) of the leading and subleading lepton (nan where
+            absent), GeV.
+        met_px, met_py: missing transverse momentum, GeV.
+        mw: W mass of the neutrino p_z constraint, GeV.
+        fill_value: result where a lepton or the MET is missing.
+
+    Returns:
+        ``(cos θ*_1, cos θ*_2)``, the numbers of :func:`lepton_pair_cos_theta_star`.
+    """
+    mx, my = 0.5 * met_px, 0.5 * met_py
+    n1 = neutrino_four_vector(mx, my, neutrino_pz(*l1, mx, my, mw=mw, rule="min_abs"))
+    n2 = neutrino_four_vector(mx, my, neutrino_pz(*l2, mx, my, mw=mw, rule="min_abs"))
+    return _pair_cos_theta_star(l1, l2, n1, n2, _valid(l1, l2) & ~np.isnan(mx), fill_value)
+
+
+def _pair_cos_theta_star(l1: FourArrays, l2: FourArrays, n1: FourArrays, n2: FourArrays,
+                         ok: np.ndarray, fill_value: float) -> tuple[np.ndarray, np.ndarray]:
     w1 = _add(l1, n1)
     w2 = _add(l2, n2)
     frame = _add(w1, w2)
@@ -1128,8 +1227,39 @@ def wh_cos_delta_plus(
         )
     lep_arr = ak.Array(lepton)
     lep = nth_pxpypze(lep_arr, 0) if lep_arr.ndim == 2 else to_pxpypze(lep_arr)
-    higgs = _add(nth_pxpypze(bjets, 0), nth_pxpypze(bjets, 1))
-    mx, my = met_pxpy(met)
+    return wh_cos_delta_plus_p4(lep, nth_pxpypze(bjets, 0), nth_pxpypze(bjets, 1),
+                                *met_pxpy(met), rule=rule, mw=mw, fill_value=fill_value)
+
+
+def wh_cos_delta_plus_p4(
+    lepton: FourArrays,
+    b1: FourArrays,
+    b2: FourArrays,
+    met_px: np.ndarray,
+    met_py: np.ndarray,
+    rule: str = "wh_beta",
+    *,
+    mw: float = MW_GEV,
+    fill_value: float = np.nan,
+) -> np.ndarray:
+    """:func:`wh_cos_delta_plus` from four-vectors already at hand.
+
+    Args:
+        lepton, b1, b2: (px, py, pz, E) of the lepton and the two leading b-jets
+            (nan where absent), GeV.
+        met_px, met_py: missing transverse momentum, GeV.
+        rule, mw, fill_value: as in :func:`wh_cos_delta_plus`.
+
+    Raises:
+        ValueError: Unknown ``rule``.
+    """
+    if rule not in NEUTRINO_PZ_RULES:
+        raise ValueError(
+            f"unknown neutrino_pz rule {rule!r}; valid rules: {', '.join(NEUTRINO_PZ_RULES)}"
+        )
+    lep = lepton
+    higgs = _add(b1, b2)
+    mx, my = met_px, met_py
     h_px, h_py, h_pz, h_e = higgs
     pz = neutrino_pz(*lep, mx, my, mw=mw, rule=rule, h_px=h_px, h_py=h_py, h_pz=h_pz, h_e=h_e)
     nu = neutrino_four_vector(mx, my, pz)

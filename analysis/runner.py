@@ -8,6 +8,7 @@ design.md atomically: ``histograms.root``, ``cutflow.json`` and ``metrics.json``
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import re
@@ -183,19 +184,32 @@ def _executor(name: str, workers: int, scheduler: str | None, progress: bool,
         raise InputError(f"--executor {name}: unknown executor (choose from {', '.join(EXECUTORS)})")
 
 
-def _file_entries(fileset: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Entries of every input file, or the reason it cannot be read (main process)."""
+def _file_entries(fileset: dict[str, Any], runner: processor.Runner) -> dict[str, dict[str, Any]]:
+    """Entries of every input file, or the reason it cannot be read.
+
+    Entries come from coffea's preprocessing (its metadata cache); only files it
+    could not read are opened again here, to name the reason.
+    """
+    known: dict[tuple[str, str], int] = {}
+    for meta, md in list(runner.metadata_cache.items()):
+        if md and "numentries" in md:
+            known[(meta.filename, meta.treename)] = int(md["numentries"])
     info: dict[str, dict[str, Any]] = {}
     for dataset, entry in fileset.items():
         for fname, tree in entry["files"].items():
             rec: dict[str, Any] = {"dataset": dataset, "tree": tree}
-            try:
-                with uproot.open(fname) as f:
-                    if tree not in f:
-                        raise uproot.exceptions.KeyInFileError(tree, file_path=fname)
-                    rec["entries"] = int(f[tree].num_entries)
-            except Exception as exc:  # any failure to open is a property of the file
-                rec["error"] = _one_line(exc)
+            if (fname, tree) in known:
+                rec["entries"] = known[(fname, tree)]
+            else:
+                try:
+                    with uproot.open(fname) as f:
+                        if tree not in f:
+                            raise uproot.exceptions.KeyInFileError(tree, file_path=fname)
+                        rec["entries"] = int(f[tree].num_entries)
+                    # readable now: coffea failed on it for a reason of its own
+                    rec["error"] = "coffea could not read its metadata"
+                except Exception as exc:  # any failure to open is a property of the file
+                    rec["error"] = _one_line(exc)
             info[fname] = rec
     return info
 
@@ -286,19 +300,6 @@ def run_analysis(
     out_dir = ensure_writable_dir(out) if out is not None else None
     proc = build_processor(config, regions)
 
-    files = _file_entries(fileset)
-    bad = {f: r for f, r in files.items() if "error" in r}
-    if bad and not skip_bad_files:
-        fname, rec = next(iter(bad.items()))
-        raise InputError(f"{fname}: {rec['error']} (use --skip-bad-files to skip it)")
-    run_fileset = {
-        ds: {**entry, "files": {f: t for f, t in entry["files"].items() if f not in bad}}
-        for ds, entry in fileset.items()
-    }
-    run_fileset = {ds: e for ds, e in run_fileset.items() if e["files"]}
-    if not run_fileset:
-        raise InputError("no readable input file in the fileset")
-
     checkpointer = None
     if checkpoint is not None:
         checkpointer = processor.SimpleCheckpointer(str(ensure_writable_dir(checkpoint)))
@@ -310,20 +311,39 @@ def run_analysis(
             executor=exe,
             chunksize=chunksize,
             maxchunks=maxchunks,
-            skipbadfiles=BAD_FILE_ERRORS if skip_bad_files else False,
+            # preprocessing always skips: unreadable files are found below, with their reasons
+            skipbadfiles=BAD_FILE_ERRORS,
             savemetrics=True,
             schema=NanoAODSchema,
             checkpointer=checkpointer,
         )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            chunks = list(runner.preprocess(fileset))
+        files = _file_entries(fileset, runner)
+        bad = {f: r for f, r in files.items() if "error" in r}
+        if bad and not skip_bad_files:
+            fname, rec = next(iter(bad.items()))
+            raise InputError(f"{fname}: {rec['error']} (use --skip-bad-files to skip it)")
+        if not chunks:
+            if bad:
+                raise InputError("no readable input file in the fileset")
+            raise InputError("the fileset's files hold no events")
+        runner.skipbadfiles = BAD_FILE_ERRORS if skip_bad_files else False
+        # objects alive now (modules, config, fileset) need no scanning by the collector
+        gc.freeze()
         try:
-            with warnings.catch_warnings(record=True) as caught:
+            with warnings.catch_warnings(record=True) as more:
                 warnings.simplefilter("always")
-                wrapped = runner.run(run_fileset, proc)
+                wrapped = runner.run(chunks, proc)
+            caught += more
         except Exception as exc:
             fname = _failed_file(exc)
             if fname is None or not _is_bad_file_error(exc):
                 raise
             raise InputError(f"{fname}: {_one_line(exc)} (use --skip-bad-files to skip it)") from None
+        finally:
+            gc.unfreeze()
     seconds = time.perf_counter() - tic
     for w in caught:
         log.info("coffea: %s", w.message)
@@ -332,6 +352,8 @@ def run_analysis(
     raw_metrics = wrapped.get("metrics", {})
     metrics = _metrics(config, fileset, files, wrapped, raw_metrics, seconds,
                        executor=executor, workers=workers, chunksize=chunksize, regions=regions)
+    # what the processors skipped or assumed (missing branches, metadata)
+    metrics["notes"] = sorted(output.get("notes", []))
 
     result = RunResult(output=output, metrics=metrics, out_dir=out_dir)
     if out_dir is not None:

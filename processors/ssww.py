@@ -12,7 +12,12 @@ computes (names as config keys):
   (p_T(ℓ1) p_T(ℓ2) / (p_T(j1) p_T(j2))), ``mbb``;
 * per lepton (two entries per event, each with the event weight):
   ``zeppenfeld`` (ζ of each of the two leading leptons w.r.t. the two leading jets),
-  ``cos_theta_star`` and ``cos_theta_star_truth``.
+  ``cos_theta_star`` and ``cos_theta_star_truth``; ``lep1_zeppenfeld`` and
+  ``lep2_zeppenfeld`` are the two ζ as per-event observables (classifier inputs).
+
+Classifier inputs (:data:`models.training.inputs.SSWW_INPUTS`) are names of these
+observables: the training set and the processor's ONNX inference both compute
+them here.
 
 ``cos_theta_star`` (reconstructed, an approximation): the two neutrinos are not
 measured, so each W is built as W_i = ℓ_i + ν_i with ν_i carrying half of the
@@ -35,20 +40,48 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import awkward as ak
+import numba
 import numpy as np
 
 from analysis import observables as obs
 from processors.common import AnalysisProcessor, FeatureContext
+from selections.objects import flat_parts
 
 __all__ = ["SSWWProcessor"]
 
-_CHARGED_LEPTONS = (11, 13, 15)
-
-
 def _cos_theta_star_reco(ctx: FeatureContext) -> np.ndarray:
-    c1, c2 = obs.lepton_pair_cos_theta_star(ctx.objects.leptons, met=ctx.met)
+    c1, c2 = obs.lepton_pair_cos_theta_star_p4(ctx.p4("lepton", 0), ctx.p4("lepton", 1),
+                                               *ctx.met_pxpy())
     return np.stack([c1, c2], axis=1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _w_decay_leptons(offsets, pdg_id, mother, events, out):
+    """For the events ``events``: the first two charged leptons whose mother is a W,
+    and their mothers.
+
+    out[k] = (ℓ1, ℓ2, W of ℓ1, W of ℓ2) of event events[k] as flat indices (-1 where
+    absent); returns the number of such leptons per event.
+    """
+    count = np.zeros(events.shape[0], np.int64)
+    for k in range(events.shape[0]):
+        i = events[k]
+        out[k, :] = -1
+        for j in range(offsets[i], offsets[i + 1]):
+            a = abs(pdg_id[j])
+            if a != 11 and a != 13 and a != 15:
+                continue
+            m = mother[j]
+            if m < 0:
+                continue
+            mj = offsets[i] + m
+            if abs(pdg_id[mj]) != 24:
+                continue
+            if count[k] < 2:
+                out[k, count[k]] = j
+                out[k, 2 + count[k]] = mj
+            count[k] += 1
+    return count
 
 
 def _cos_theta_star_truth(ctx: FeatureContext) -> np.ndarray:
@@ -56,26 +89,32 @@ def _cos_theta_star_truth(ctx: FeatureContext) -> np.ndarray:
     if "GenPart" not in ctx.events.fields:
         ctx.notes.add("cos_theta_star_truth: no GenPart collection; not filled")
         return np.full((n, 2), np.nan)
-    gen = ctx.events.GenPart
-    apdg = abs(gen.pdgId)
-    is_lepton = (apdg == _CHARGED_LEPTONS[0]) | (apdg == _CHARGED_LEPTONS[1]) | (
-        apdg == _CHARGED_LEPTONS[2])
-    leptons = gen[is_lepton]
-    leptons = leptons[ak.fill_none(abs(leptons.parent.pdgId) == 24, False)]
-    two = np.asarray(ak.to_numpy(ak.num(leptons, axis=1))) == 2
-    w_bosons = leptons.parent
-    l1, l2 = obs.nth_pxpypze(leptons, 0), obs.nth_pxpypze(leptons, 1)
-    w1, w2 = obs.nth_pxpypze(w_bosons, 0), obs.nth_pxpypze(w_bosons, 1)
+    # the flat columns of the whole chunk (no copies) and the events wanted in them
+    if ctx.chunk is not None and ctx.index is not None:
+        gen, events = ctx.chunk.GenPart, np.asarray(ctx.index, dtype=np.int64)
+    else:
+        gen, events = ctx.events.GenPart, np.arange(n, dtype=np.int64)
+    offsets, pdg_id = flat_parts(gen["pdgId"])
+    index = np.empty((n, 4), dtype=np.int64)
+    two = _w_decay_leptons(offsets, pdg_id, flat_parts(gen["genPartIdxMother"])[1], events,
+                           index) == 2
+    columns = [flat_parts(gen[f])[1] for f in ("pt", "eta", "phi", "mass")]
+    found = index[two].T.copy()  # (ℓ1, ℓ2, W1, W2) × events with two W → ℓν
+    l1, l2, w1, w2 = (obs.ptetaphim_to_pxpypze(*(c[found[k]] for c in columns))
+                      for k in range(4))
     frame = tuple(a + b for a, b in zip(w1, w2, strict=True))
-    out = np.stack([obs.cos_theta_star(*l1, *w1, *frame), obs.cos_theta_star(*l2, *w2, *frame)],
-                   axis=1)
-    out[~two] = np.nan
+    out = np.full((n, 2), np.nan)
+    out[two, 0] = obs.cos_theta_star(*l1, *w1, *frame)
+    out[two, 1] = obs.cos_theta_star(*l2, *w2, *frame)
     return out
 
 
+def _lepton_zeppenfeld(ctx: FeatureContext, n: int) -> np.ndarray:
+    return obs.zeppenfeld(*ctx.p4("lepton", n), *ctx.p4("jet", 0), *ctx.p4("jet", 1))
+
+
 def _zeppenfeld(ctx: FeatureContext) -> np.ndarray:
-    j1, j2 = ctx.p4("jet", 0), ctx.p4("jet", 1)
-    return np.stack([obs.zeppenfeld(*ctx.p4("lepton", i), *j1, *j2) for i in (0, 1)], axis=1)
+    return np.stack([_lepton_zeppenfeld(ctx, i) for i in (0, 1)], axis=1)
 
 
 class SSWWProcessor(AnalysisProcessor):
@@ -91,6 +130,7 @@ class SSWWProcessor(AnalysisProcessor):
     """
 
     channel = "ssww"
+    score_templates = True
     jes_independent = frozenset({"cos_theta_star_truth"})
 
     def feature_functions(self) -> dict[str, Callable[[FeatureContext], np.ndarray]]:
@@ -102,6 +142,8 @@ class SSWWProcessor(AnalysisProcessor):
             "r_pt": lambda c: obs.r_pt(*c.p4("lepton", 0), *c.p4("lepton", 1),
                                        *c.p4("jet", 0), *c.p4("jet", 1)),
             "zeppenfeld": _zeppenfeld,
+            "lep1_zeppenfeld": lambda c: _lepton_zeppenfeld(c, 0),
+            "lep2_zeppenfeld": lambda c: _lepton_zeppenfeld(c, 1),
             "cos_theta_star": _cos_theta_star_reco,
             "cos_theta_star_truth": _cos_theta_star_truth,
         }

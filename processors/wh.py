@@ -49,8 +49,8 @@ _2D = ("q_cos_delta_plus", "ptw")
 
 
 def _cos_delta_plus(ctx: FeatureContext) -> np.ndarray:
-    return obs.wh_cos_delta_plus(ctx.objects.leptons, ctx.met, ctx.objects.bjets,
-                                 rule=ctx.region.neutrino_rule)
+    return obs.wh_cos_delta_plus_p4(ctx.p4("lepton", 0), ctx.p4("bjet", 0), ctx.p4("bjet", 1),
+                                    *ctx.met_pxpy(), rule=ctx.region.neutrino_rule)
 
 
 def _ptw(ctx: FeatureContext) -> np.ndarray:

@@ -25,9 +25,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from coffea.analysis_tools import PackedSelection, Weights
 
-__all__ = ["ALL_EVENTS", "CutCounts", "CutNames", "by_cut", "cutflow_counts", "plain_cutflow"]
+__all__ = ["ALL_EVENTS", "CutCounts", "CutNames", "by_cut", "cutflow_counts",
+           "cutflow_from_masks", "plain_cutflow"]
 
 #: label of the first cutflow entry (no cut applied)
 ALL_EVENTS = "all events"
@@ -72,7 +74,8 @@ def cutflow_counts(selection: PackedSelection, cuts: Sequence[str],
                    modifier: str | None = None) -> dict[str, list[Any]]:
     """Cumulative raw and weighted counts of ``cuts`` (in that order).
 
-    Uses :meth:`coffea.analysis_tools.PackedSelection.cutflow`.
+    The numbers of :meth:`coffea.analysis_tools.PackedSelection.cutflow`
+    (``nevcutflow``, ``wgtevcutflow``), with the weight evaluated once.
 
     Args:
         selection: the region's packed selection.
@@ -84,12 +87,48 @@ def cutflow_counts(selection: PackedSelection, cuts: Sequence[str],
         ``{"cuts": ["all events", cut1, ...], "raw": [n0, n1, ...], "weighted": [w0, w1, ...]}``
         (:class:`CutNames`, :class:`CutCounts` of Python ints and of floats).
     """
-    result = selection.cutflow(*cuts, weights=weights, weightsmodifier=modifier).result()
-    raw = CutCounts(int(n) for n in result.nevcutflow)
-    if weights is None:
+    for cut in cuts:
+        if not isinstance(cut, str) or cut not in selection.names:
+            raise ValueError("All arguments must be strings that refer to the names of "
+                             "existing selections")
+    cumulative = [selection.all(*cuts[: i + 1]) for i in range(len(cuts))]
+    weight = None if weights is None else weights.weight(modifier)
+    return cutflow_from_masks(cuts, cumulative, len(selection.all()), weight)
+
+
+def cutflow_from_masks(cuts: Sequence[str], cumulative: Sequence[np.ndarray], n_events: int,
+                       weight: np.ndarray | None = None,
+                       cache: dict[int, tuple[np.ndarray, int, float, np.ndarray]] | None = None
+                       ) -> dict[str, list[Any]]:
+    """The cutflow of :func:`cutflow_counts` from the events passing each prefix of the cuts.
+
+    Args:
+        cuts: names of the cuts, in the order they are applied.
+        cumulative: ``cumulative[i]``: boolean per event, passes ``cuts[: i + 1]`` (so
+            every mask is within the one before it).
+        n_events: number of events of the chunk.
+        weight: per-event weight; without it the weighted counts equal the raw ones.
+        cache: counts of masks already counted (by array identity) with this
+            ``weight``, e.g. the shared first cuts of several regions; filled here.
+    """
+    counts = []
+    passed = None  # indices of the events passing the cuts so far
+    for m in cumulative:
+        hit = cache.get(id(m)) if cache is not None else None
+        if hit is None or hit[0] is not m:
+            # each prefix's events are among the previous prefix's: look only at those
+            passed = np.flatnonzero(m) if passed is None else passed[m[passed]]
+            hit = (m, len(passed), float(np.sum(weight[passed])) if weight is not None else 0.0,
+                   passed)
+            if cache is not None:
+                cache[id(m)] = hit
+        passed = hit[3]
+        counts.append(hit[1:3])
+    raw = CutCounts([int(n_events)] + [n for n, _ in counts])
+    if weight is None:
         weighted = CutCounts(float(n) for n in raw)
     else:
-        weighted = CutCounts(float(w) for w in result.wgtevcutflow)
+        weighted = CutCounts([float(np.sum(weight))] + [w for _, w in counts])
     return {"cuts": CutNames([ALL_EVENTS, *cuts]), "raw": raw, "weighted": weighted}
 
 

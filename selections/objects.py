@@ -24,24 +24,39 @@ Jets are read lazily: a JES variation ("jes_up" / "jes_down") swaps ``Jet_pt`` a
 ``Jet_mass`` for ``Jet_{pt,mass}_jesTotal{Up,Down}`` and the missing transverse
 momentum for ``MET_{pt,phi}_jesTotal{Up,Down}``; when the input has shifted jets but
 no shifted MET, the jet shift is propagated to the MET (type-1 like, all jets).
+
+The selection works on flat columns: every collection is read as its offsets and
+flat numpy content, the cuts are numpy comparisons on those (the same float32
+arithmetic as the equivalent awkward expressions), and numba kernels do the
+per-event work (merging electrons and muons, overlap removal, p_T ordering).
+The selected objects are kept as :class:`FlatCollection` (offsets and columns);
+the awkward records of :attr:`Objects.leptons`, :attr:`Objects.jets` and
+:attr:`Objects.bjets` are built from them on first use.
 """
+
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import math
+import weakref
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import awkward as ak
+import numba
 import numpy as np
 from coffea.nanoevents.methods import candidate, vector
 
+from analysis import observables as obs
 from analysis.config import JetCuts, LeptonCuts, ObjectSelection
 
 __all__ = [
     "JES_VARIATIONS",
+    "FlatCollection",
     "Objects",
     "build_objects",
+    "flat_parts",
     "has_jes_variations",
     "select_electrons",
     "select_jets",
@@ -54,78 +69,545 @@ log = logging.getLogger(__name__)
 #: shape variations of the jet energy scale and the branch suffix they read
 JES_VARIATIONS = {"jes_up": "jesTotalUp", "jes_down": "jesTotalDown"}
 
+_LEPTON_FIELDS = ("pt", "eta", "phi", "mass", "charge", "pdgId")
+_JET_FIELDS = ("pt", "eta", "phi", "mass", "btag")
+
 
 def _fields(collection: ak.Array) -> list[str]:
     return list(ak.fields(collection))
 
 
-def _lepton_records(coll: ak.Array, mask: ak.Array, pdg: int) -> ak.Array:
-    sel = coll[mask]
-    charge = sel.charge
-    return ak.zip(
-        {
-            "pt": sel.pt,
-            "eta": sel.eta,
-            "phi": sel.phi,
-            "mass": sel.mass,
-            "charge": charge,
-            # particle (negative charge) has positive pdgId
-            "pdgId": -pdg * charge,
-        },
-        with_name="PtEtaPhiMCandidate",
-        behavior=candidate.behavior,
-    )
+# ---------------------------------------------------------------------------
+# flat collections
+# ---------------------------------------------------------------------------
 
 
-def _kinematic_mask(coll: ak.Array, cuts: LeptonCuts | JetCuts) -> ak.Array:
-    return (coll.pt > cuts.pt_min) & (abs(coll.eta) < cuts.eta_max)
+def flat_parts(array: ak.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, flat numpy content) of a jagged array of numbers (e.g. ``events.Jet.pt``).
+
+    Event i owns ``content[offsets[i]:offsets[i + 1]]``; ``offsets`` (int64) starts
+    at 0. For a NanoEvents column these are the read buffers, without a copy.
+    """
+    layout = array.layout
+    if isinstance(layout, ak.contents.ListOffsetArray) and isinstance(
+            layout.content, ak.contents.NumpyArray):
+        offsets = np.asarray(layout.offsets.data, dtype=np.int64)
+        content = np.asarray(layout.content.data)
+    else:
+        counts = np.asarray(ak.to_numpy(ak.num(array, axis=1)), dtype=np.int64)
+        offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        content = np.asarray(ak.to_numpy(ak.flatten(array, axis=1)))
+    if offsets[0] != 0 or len(content) != offsets[-1]:
+        content = content[offsets[0]:offsets[-1]]
+        offsets = offsets - offsets[0]
+    return offsets, content
+
+
+class FlatCollection:
+    """Objects of a chunk as flat columns: event i owns entries ``offsets[i]:offsets[i + 1]``.
+
+    Args:
+        offsets: int64 array of length n_events + 1, starting at 0.
+        columns: field name → flat numpy array (one entry per object).
+        with_name: record name of the awkward view (:meth:`to_awkward`).
+        behavior: awkward behavior of the view.
+    """
+
+    def __init__(self, offsets: np.ndarray, columns: dict[str, np.ndarray], with_name: str,
+                 behavior: dict | None, trig: _Trig | None = None,
+                 source: np.ndarray | None = None) -> None:
+        self.offsets = offsets
+        self.columns = columns
+        self.with_name = with_name
+        self.behavior = behavior
+        #: with ``source`` (each entry's index in the input collection): the input's
+        #: (η, φ) functions, computed once per input object for every collection made from it
+        self.trig = trig
+        self.source = source
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, field: str) -> np.ndarray:
+        return self.columns[field]
+
+    @cached_property
+    def counts(self) -> np.ndarray:
+        """Objects per event (int64)."""
+        return np.diff(self.offsets)
+
+    def nth_index(self, n: int) -> np.ndarray:
+        """Flat index of the n-th object of each event, -1 where the event has fewer."""
+        index = self.offsets[:-1] + n
+        index[self.counts <= n] = -1
+        return index
+
+    def nth(self, n: int, field: str) -> np.ndarray:
+        """One field of the n-th object of each event as float64, NaN where absent."""
+        out = np.empty(len(self))
+        _nth_value(self.offsets, n, self.columns[field], out)
+        return out
+
+    def nth_p4(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(px, py, pz, E) of the n-th object of each event (NaN where absent), GeV.
+
+        The numbers of :func:`analysis.observables.nth_pxpypze_flat`.
+        """
+        c = self.columns
+        if self.trig is None or self.source is None:
+            return obs.nth_pxpypze_flat(self.offsets, c["pt"], c["eta"], c["phi"], c["mass"], n)
+        t = self.trig
+        pt, mass = c["pt"], c["mass"]
+        if pt.dtype != np.float32 or mass.dtype != np.float32:
+            pt, mass = pt.astype(np.float64), mass.astype(np.float64)
+        out = tuple(np.empty(len(self)) for _ in range(4))
+        _nth_p4_trig(self.offsets, n, self.source, pt, mass, t.eta, t.phi, t.values, t.done,
+                     *out)
+        return out  # type: ignore[return-value]
+
+    def subset(self, index: np.ndarray) -> FlatCollection:
+        """The collection of the events ``index`` (int array), in that order."""
+        offsets, entries = _take_lists(self.offsets, np.asarray(index, dtype=np.int64))
+        return FlatCollection(offsets, {f: c[entries] for f, c in self.columns.items()},
+                              self.with_name, self.behavior, self.trig,
+                              None if self.source is None else self.source[entries])
+
+    def to_awkward(self) -> ak.Array:
+        """The collection as jagged awkward records (sharing the flat columns)."""
+        record = ak.contents.RecordArray(
+            [ak.contents.NumpyArray(c) for c in self.columns.values()], list(self.columns),
+            length=int(self.offsets[-1]), parameters={"__record__": self.with_name})
+        layout = ak.contents.ListOffsetArray(ak.index.Index64(self.offsets), record)
+        return ak.Array(layout, behavior=self.behavior)
+
+
+class _Trig:
+    """cos φ, sin φ, sinh η, cosh η of the objects of an input collection (float64), each
+    computed on first use (``done``); η and φ as read."""
+
+    def __init__(self, eta: np.ndarray, phi: np.ndarray) -> None:
+        self.eta = np.ascontiguousarray(eta)
+        self.phi = np.ascontiguousarray(phi)
+        if self.eta.dtype != np.float32 or self.phi.dtype != np.float32:
+            self.eta = self.eta.astype(np.float64)
+            self.phi = self.phi.astype(np.float64)
+        self.values = np.empty((len(eta), 4))
+        self.done = np.zeros(len(eta), dtype=bool)
+
+
+class _Columns:
+    """The input columns of one chunk as flat numpy arrays, each taken from the events once."""
+
+    def __init__(self, events: ak.Array) -> None:
+        self.events = events
+        self._collections: dict[str, ak.Array] = {}
+        self._fields: dict[str, list[str]] = {}
+        self._parts: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+        # views of some events; weak, as each refers back to these columns
+        self._restricted: weakref.WeakValueDictionary[int, _SubColumns] = (
+            weakref.WeakValueDictionary())
+
+    def collection(self, name: str) -> ak.Array:
+        if name not in self._collections:
+            self._collections[name] = self.events[name]
+        return self._collections[name]
+
+    def fields(self, name: str) -> list[str]:
+        if name not in self._fields:
+            self._fields[name] = _fields(self.collection(name))
+        return self._fields[name]
+
+    def parts(self, name: str, field: str) -> tuple[np.ndarray, np.ndarray]:
+        """(offsets, content) of a jagged column (item access: no behavior overhead)."""
+        key = (name, field)
+        if key not in self._parts:
+            self._parts[key] = flat_parts(self.collection(name)[field])
+        return self._parts[key]
+
+    def content(self, name: str, field: str) -> np.ndarray:
+        return self.parts(name, field)[1]
+
+    def flat(self, name: str, field: str) -> np.ndarray:
+        """A per-event column (e.g. ``MET_pt``) as float64."""
+        return _flat(self.collection(name)[field])
+
+    def source_index(self, name: str, entries: np.ndarray) -> np.ndarray:
+        """Entries of ``name`` in these columns as entries of the chunk's columns."""
+        return entries
+
+    @cached_property
+    def jet_trig(self) -> _Trig:
+        """(η, φ) functions of the chunk's jets, indexed by :meth:`source_index`."""
+        return _Trig(self.content("Jet", "eta"), self.content("Jet", "phi"))
+
+    def restricted(self, index: np.ndarray) -> _SubColumns:
+        """The columns of the chunk's events ``index`` (one per index array in use)."""
+        known = self._restricted.get(id(index))
+        if known is None or known.index is not index:
+            known = self._restricted[id(index)] = _SubColumns(self, index)
+        return known
+
+
+class _SubColumns(_Columns):
+    """The columns of some events of a chunk, taken from the chunk's flat columns."""
+
+    def __init__(self, chunk: _Columns, index: np.ndarray) -> None:
+        # not _Columns.__init__: ``events`` is made from the chunk's on first use
+        self.chunk = chunk
+        self.index = index
+        self._collections = {}
+        self._fields = {}
+        self._parts = {}
+        self._restricted = weakref.WeakValueDictionary()
+        self._entries: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    @cached_property
+    def events(self) -> ak.Array:  # type: ignore[override]
+        return self.chunk.events[self.index]
+
+    def fields(self, name: str) -> list[str]:
+        return self.chunk.fields(name)
+
+    def entries(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(offsets, entries of the chunk's columns) of collection ``name`` for these events."""
+        if name not in self._entries:
+            offsets = self.chunk.parts(name, _first_field(self.chunk, name))[0]
+            self._entries[name] = _take_lists(offsets, self.index)
+        return self._entries[name]
+
+    def parts(self, name: str, field: str) -> tuple[np.ndarray, np.ndarray]:
+        key = (name, field)
+        if key not in self._parts:
+            offsets, entries = self.entries(name)
+            self._parts[key] = (offsets, self.chunk.content(name, field)[entries])
+        return self._parts[key]
+
+    def flat(self, name: str, field: str) -> np.ndarray:
+        return self.chunk.flat(name, field)[self.index]
+
+    def source_index(self, name: str, entries: np.ndarray) -> np.ndarray:
+        return self.entries(name)[1][entries]
+
+    @property
+    def jet_trig(self) -> _Trig:  # type: ignore[override]
+        return self.chunk.jet_trig
+
+    def restricted(self, index: np.ndarray) -> _SubColumns:
+        return self.chunk.restricted(self.index[index])
+
+
+def _first_field(cols: _Columns, name: str) -> str:
+    """A field whose offsets are the collection's (pt where there is one)."""
+    fields = cols.fields(name)
+    return "pt" if "pt" in fields else fields[0]
+
+
+# ---------------------------------------------------------------------------
+# numba kernels
+# ---------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, nogil=True)
+def _nth_value(offsets, n, column, out):
+    """out[i]: the n-th entry of list i as float64, NaN where the list is shorter."""
+    for i in range(out.shape[0]):
+        j = offsets[i] + n
+        out[i] = np.float64(column[j]) if j < offsets[i + 1] else np.nan
+
+
+@numba.njit(cache=True, nogil=True)
+def _nth_p4_trig(offsets, n, source, pt, mass, eta, phi, trig, done, ox, oy, oz, oe):
+    """(px, py, pz, E) of the n-th entry of each list, with the (η, φ) functions of its
+    input object ``source[j]`` taken from ``trig`` (computed there on first use).
+
+    The operations of :func:`analysis.observables.nth_pxpypze_flat`, the same numbers.
+    """
+    for i in range(ox.shape[0]):
+        j = offsets[i] + n
+        if j >= offsets[i + 1]:
+            ox[i] = oy[i] = oz[i] = oe[i] = np.nan
+            continue
+        r = source[j]
+        if not done[r]:
+            f = np.float64(phi[r])
+            h = np.float64(eta[r])
+            trig[r, 0] = math.cos(f)
+            trig[r, 1] = math.sin(f)
+            trig[r, 2] = math.sinh(h)
+            trig[r, 3] = math.cosh(h)
+            done[r] = True
+        p_t = np.float64(pt[j])
+        m = np.float64(mass[j])
+        p = p_t * trig[r, 3]
+        ox[i] = p_t * trig[r, 0]
+        oy[i] = p_t * trig[r, 1]
+        oz[i] = p_t * trig[r, 2]
+        oe[i] = math.sqrt(p * p + m * m)
+
+
+@numba.njit(cache=True, nogil=True)
+def _take_lists(offsets, index):
+    """Offsets and flat entry indices of the lists ``index`` of a list collection."""
+    out_offsets = np.empty(index.shape[0] + 1, np.int64)
+    out_offsets[0] = 0
+    for k in range(index.shape[0]):
+        i = index[k]
+        out_offsets[k + 1] = out_offsets[k] + offsets[i + 1] - offsets[i]
+    entries = np.empty(out_offsets[-1], np.int64)
+    for k in range(index.shape[0]):
+        i = index[k]
+        start = out_offsets[k]
+        for j in range(offsets[i + 1] - offsets[i]):
+            entries[start + j] = offsets[i] + j
+    return out_offsets, entries
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _greater(a, b):
+    """The order of a descending awkward argsort: NaN before every number."""
+    return a > b or (a != a and b == b)
+
+
+@numba.njit(cache=True, nogil=True)
+def _merge_by_pt(a_off, a_pass, a_pt, b_off, b_pass, b_pt):
+    """Per event, the passing entries of a then of b, stably sorted by decreasing pT.
+
+    Returns (offsets, source): source >= 0 indexes a, source < 0 indexes b as -1 - j.
+    """
+    n = a_off.shape[0] - 1
+    total = 0
+    for j in range(a_pass.shape[0]):
+        total += a_pass[j]
+    for j in range(b_pass.shape[0]):
+        total += b_pass[j]
+    offsets = np.empty(n + 1, np.int64)
+    source = np.empty(total, np.int64)
+    key = np.empty(total, np.float64)
+    offsets[0] = 0
+    k = 0
+    for i in range(n):
+        start = k
+        for side in range(2):
+            lo = a_off[i] if side == 0 else b_off[i]
+            hi = a_off[i + 1] if side == 0 else b_off[i + 1]
+            for j in range(lo, hi):
+                if side == 0:
+                    if not a_pass[j]:
+                        continue
+                    v = np.float64(a_pt[j])
+                    src = j
+                else:
+                    if not b_pass[j]:
+                        continue
+                    v = np.float64(b_pt[j])
+                    src = -1 - j
+                pos = k
+                while pos > start and _greater(v, key[pos - 1]):
+                    key[pos] = key[pos - 1]
+                    source[pos] = source[pos - 1]
+                    pos -= 1
+                key[pos] = v
+                source[pos] = src
+                k += 1
+        offsets[i + 1] = k
+    return offsets, source
+
+
+@numba.njit(cache=True, nogil=True)
+def _gather_two(source, a, b, out):
+    """out[k] = a[source[k]] where source[k] >= 0, else b[-1 - source[k]]."""
+    for k in range(source.shape[0]):
+        j = source[k]
+        out[k] = a[j] if j >= 0 else b[-1 - j]
+
+
+@numba.njit(cache=True, nogil=True)
+def _isolated_kernel(j_off, j_eta, j_phi, l_off, l_eta, l_phi, pi, two_pi, dr_min,
+                     out):
+    """out[j]: jet j has ΔR ≥ dr_min to every lepton of its event.
+
+    The same operations, in the same precision, as coffea's ``metric_table``
+    (vector's ΔR: √(((φ_j − φ_ℓ + π) mod 2π − π)² + (η_j − η_ℓ)²)).
+    """
+    for i in range(j_off.shape[0] - 1):
+        for j in range(j_off[i], j_off[i + 1]):
+            ok = True
+            for k in range(l_off[i], l_off[i + 1]):
+                x = j_phi[j] - l_phi[k] + pi
+                # x mod 2π is x itself on [0, 2π) (a -0.0 left as is gives the same Δφ)
+                dphi = (x if x >= 0 and x < two_pi else np.remainder(x, two_pi)) - pi
+                deta = j_eta[j] - l_eta[k]
+                dr = np.sqrt(dphi * dphi + deta * deta)
+                if not dr >= dr_min:
+                    ok = False
+                    break
+            out[j] = ok
+
+
+@numba.njit(cache=True, nogil=True)
+def _pt_ordered_selection(off, good, pt, keep_a, keep_b):
+    """Per event, the entries with ``good`` stably sorted by decreasing pT; of these,
+    the ones with ``keep_a`` and the ones with ``keep_b``.
+
+    Returns (a_offsets, a_index, b_offsets, b_index), indices into the input.
+    """
+    n = off.shape[0] - 1
+    order = np.empty(pt.shape[0], np.int64)
+    key = np.empty(pt.shape[0], np.float64)
+    a_off = np.empty(n + 1, np.int64)
+    b_off = np.empty(n + 1, np.int64)
+    a_idx = np.empty(pt.shape[0], np.int64)
+    b_idx = np.empty(pt.shape[0], np.int64)
+    a_off[0] = 0
+    b_off[0] = 0
+    na = 0
+    nb = 0
+    for i in range(n):
+        m = 0
+        for j in range(off[i], off[i + 1]):
+            if not good[j]:
+                continue
+            v = np.float64(pt[j])
+            pos = m
+            while pos > 0 and _greater(v, key[pos - 1]):
+                key[pos] = key[pos - 1]
+                order[pos] = order[pos - 1]
+                pos -= 1
+            key[pos] = v
+            order[pos] = j
+            m += 1
+        for q in range(m):
+            j = order[q]
+            if keep_a[j]:
+                a_idx[na] = j
+                na += 1
+            if keep_b[j]:
+                b_idx[nb] = j
+                nb += 1
+        a_off[i + 1] = na
+        b_off[i + 1] = nb
+    return a_off, a_idx[:na], b_off, b_idx[:nb]
+
+
+# ---------------------------------------------------------------------------
+# leptons
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class _RawLeptons:
+    """One lepton flavour of a chunk: flat columns, offsets and the selection mask."""
+
+    offsets: np.ndarray
+    columns: dict[str, np.ndarray]
+    passes: np.ndarray
+    pdg: int
+
+
+def _kinematic_mask(pt: np.ndarray, eta: np.ndarray, cuts: LeptonCuts | JetCuts) -> np.ndarray:
+    return (pt > cuts.pt_min) & (np.abs(eta) < cuts.eta_max)
+
+
+def _raw_leptons(cols: _Columns, name: str, cuts: LeptonCuts, pdg: int,
+                 notes: set[str]) -> _RawLeptons:
+    fields = cols.fields(name)
+    offsets, pt = cols.parts(name, "pt")
+    columns = {"pt": pt}
+    for f in ("eta", "phi", "mass", "charge"):
+        columns[f] = cols.content(name, f)
+    mask = _kinematic_mask(pt, columns["eta"], cuts)
+    if pdg == 11:
+        if cuts.id_min > 0:
+            if "cutBased" in fields:
+                mask &= cols.content(name, "cutBased") >= cuts.id_min
+            else:
+                notes.add("objects: electron identification not applied "
+                          "(no Electron_cutBased branch)")
+        if cuts.iso_max is not None:
+            if "pfRelIso03_all" in fields:
+                mask &= cols.content(name, "pfRelIso03_all") <= cuts.iso_max
+            else:
+                notes.add("objects: electron isolation not applied "
+                          "(no Electron_pfRelIso03_all branch)")
+    else:
+        if cuts.id_min >= 1:
+            if "tightId" in fields:
+                mask &= cols.content(name, "tightId").astype(bool)
+            else:
+                notes.add("objects: muon identification not applied (no Muon_tightId branch)")
+        if cuts.iso_max is not None:
+            if "pfRelIso04_all" in fields:
+                mask &= cols.content(name, "pfRelIso04_all") <= cuts.iso_max
+            else:
+                notes.add("objects: muon isolation not applied (no Muon_pfRelIso04_all branch)")
+    return _RawLeptons(offsets, columns, mask, pdg)
+
+
+def _with_pdg_id(columns: dict[str, np.ndarray], pdg: int) -> dict[str, np.ndarray]:
+    # particle (negative charge) has positive pdgId
+    return {**columns, "pdgId": -pdg * columns["charge"]}
+
+
+def _lepton_collection(offsets: np.ndarray, columns: dict[str, np.ndarray]) -> FlatCollection:
+    return FlatCollection(offsets, {f: columns[f] for f in _LEPTON_FIELDS},
+                          "PtEtaPhiMCandidate", candidate.behavior)
+
+
+def _selected(raw: _RawLeptons) -> FlatCollection:
+    keep = raw.passes
+    before = np.zeros(len(keep) + 1, dtype=np.int64)
+    np.cumsum(keep, out=before[1:])
+    offsets = before[raw.offsets]
+    columns = _with_pdg_id({f: c[keep] for f, c in raw.columns.items()}, raw.pdg)
+    return _lepton_collection(offsets, columns)
+
+
+def _merged(a: _RawLeptons, b: _RawLeptons) -> FlatCollection:
+    """Selected leptons of both flavours, stably sorted by decreasing pT (a before b on ties)."""
+    offsets, source = _merge_by_pt(a.offsets, a.passes, a.columns["pt"],
+                                   b.offsets, b.passes, b.columns["pt"])
+    columns = {}
+    for f in ("pt", "eta", "phi", "mass", "charge"):
+        ca, cb = a.columns[f], b.columns[f]
+        columns[f] = np.empty(len(source), dtype=np.result_type(ca, cb))
+        _gather_two(source, ca, cb, columns[f])
+    charge = columns["charge"]
+    # particle (negative charge) has positive pdgId
+    factor = np.where(source >= 0, -a.pdg, -b.pdg).astype(charge.dtype)
+    columns["pdgId"] = factor * charge
+    return _lepton_collection(offsets, columns)
 
 
 def select_electrons(events: ak.Array, cuts: LeptonCuts, notes: set[str] | None = None) -> ak.Array:
     """Selected electrons as candidate records (pt, eta, phi, mass, charge, pdgId)."""
     notes = notes if notes is not None else set()
-    ele = events.Electron
-    fields = _fields(ele)
-    mask = _kinematic_mask(ele, cuts)
-    if cuts.id_min > 0:
-        if "cutBased" in fields:
-            mask = mask & (ele.cutBased >= cuts.id_min)
-        else:
-            notes.add("objects: electron identification not applied (no Electron_cutBased branch)")
-    if cuts.iso_max is not None:
-        if "pfRelIso03_all" in fields:
-            mask = mask & (ele.pfRelIso03_all <= cuts.iso_max)
-        else:
-            notes.add("objects: electron isolation not applied (no Electron_pfRelIso03_all branch)")
-    return _lepton_records(ele, mask, 11)
+    return _selected(_raw_leptons(_Columns(events), "Electron", cuts, 11, notes)).to_awkward()
 
 
 def select_muons(events: ak.Array, cuts: LeptonCuts, notes: set[str] | None = None) -> ak.Array:
     """Selected muons as candidate records (pt, eta, phi, mass, charge, pdgId)."""
     notes = notes if notes is not None else set()
-    mu = events.Muon
-    fields = _fields(mu)
-    mask = _kinematic_mask(mu, cuts)
-    if cuts.id_min >= 1:
-        if "tightId" in fields:
-            mask = mask & mu.tightId
-        else:
-            notes.add("objects: muon identification not applied (no Muon_tightId branch)")
-    if cuts.iso_max is not None:
-        if "pfRelIso04_all" in fields:
-            mask = mask & (mu.pfRelIso04_all <= cuts.iso_max)
-        else:
-            notes.add("objects: muon isolation not applied (no Muon_pfRelIso04_all branch)")
-    return _lepton_records(mu, mask, 13)
+    return _selected(_raw_leptons(_Columns(events), "Muon", cuts, 13, notes)).to_awkward()
+
+
+def _select_leptons_flat(cols: _Columns, objects: ObjectSelection,
+                         notes: set[str]) -> FlatCollection:
+    electrons = _raw_leptons(cols, "Electron", objects.electron, 11, notes)
+    muons = _raw_leptons(cols, "Muon", objects.muon, 13, notes)
+    return _merged(electrons, muons)
 
 
 def select_leptons(events: ak.Array, objects: ObjectSelection,
                    notes: set[str] | None = None) -> ak.Array:
     """Selected electrons and muons merged and sorted by decreasing pT."""
-    electrons = select_electrons(events, objects.electron, notes)
-    muons = select_muons(events, objects.muon, notes)
-    leptons = ak.concatenate([electrons, muons], axis=1)
-    return leptons[ak.argsort(leptons.pt, axis=1, ascending=False)]
+    notes = notes if notes is not None else set()
+    return _select_leptons_flat(_Columns(events), objects, notes).to_awkward()
+
+
+# ---------------------------------------------------------------------------
+# jets
+# ---------------------------------------------------------------------------
 
 
 def has_jes_variations(events: ak.Array) -> bool:
@@ -134,80 +616,118 @@ def has_jes_variations(events: ak.Array) -> bool:
     return all(f"pt_{s}" in fields for s in JES_VARIATIONS.values())
 
 
+def _clean_jet_mask(cols: _Columns, objects: ObjectSelection, leptons: FlatCollection,
+                    notes: set[str]) -> np.ndarray:
+    """Per input jet: identified and away from every selected lepton (JES independent)."""
+    fields = cols.fields("Jet")
+    offsets, pt = cols.parts("Jet", "pt")
+    good = np.ones(len(pt), dtype=bool)
+    if objects.jet.id_min > 0:
+        if "jetId" in fields:
+            good = cols.content("Jet", "jetId") >= objects.jet.id_min
+        else:
+            notes.add("objects: jet identification not applied (no Jet_jetId branch)")
+    if objects.overlap_dr > 0:
+        eta = cols.content("Jet", "eta")
+        phi = cols.content("Jet", "phi")
+        l_eta, l_phi = leptons["eta"], leptons["phi"]
+        # numpy evaluates ΔR in the common type of the inputs (Python floats adapt to it)
+        ftype = np.result_type(phi, l_phi, eta, l_eta).type
+        isolated = np.empty(len(pt), dtype=bool)
+        _isolated_kernel(offsets, eta, phi, leptons.offsets, l_eta, l_phi, ftype(np.pi),
+                         ftype(2 * np.pi), ftype(objects.overlap_dr), isolated)
+        good = good & isolated
+    return good
+
+
+def _select_jets_flat(cols: _Columns, objects: ObjectSelection, clean: np.ndarray,
+                      variation: str, notes: set[str]) -> tuple[FlatCollection, FlatCollection]:
+    fields = cols.fields("Jet")
+    offsets, raw_pt = cols.parts("Jet", "pt")
+    if variation == "nominal":
+        pt = raw_pt
+        mass = cols.content("Jet", "mass")
+    else:
+        suffix = JES_VARIATIONS[variation]
+        pt = cols.content("Jet", f"pt_{suffix}")
+        if f"mass_{suffix}" in fields:
+            mass = cols.content("Jet", f"mass_{suffix}")
+        else:
+            mass = cols.content("Jet", "mass") * (pt / raw_pt)
+    eta = cols.content("Jet", "eta")
+    phi = cols.content("Jet", "phi")
+    if "btagDeepFlavB" in fields:
+        btag = cols.content("Jet", "btagDeepFlavB")
+    else:
+        btag = np.full_like(raw_pt, np.nan)
+        notes.add("objects: no Jet_btagDeepFlavB branch, no jet is b-tagged")
+    jet_ok = _kinematic_mask(pt, eta, objects.jet)
+    b = objects.bjet
+    b_ok = (pt > b.pt_min) & (np.abs(eta) < b.eta_max) & (btag >= b.score_min)
+    j_off, j_idx, b_off, b_idx = _pt_ordered_selection(offsets, clean, pt, jet_ok, b_ok)
+    columns = {"pt": pt, "eta": eta, "phi": phi, "mass": mass, "btag": btag}
+
+    def collection(off: np.ndarray, idx: np.ndarray) -> FlatCollection:
+        return FlatCollection(off, {f: columns[f][idx] for f in _JET_FIELDS},
+                              "PtEtaPhiMLorentzVector", vector.behavior, cols.jet_trig,
+                              cols.source_index("Jet", idx))
+
+    return collection(j_off, j_idx), collection(b_off, b_idx)
+
+
+def _jet_shift(events: ak.Array, variation: str) -> ak.Array:
+    """Per event, the summed (px, py) change of all jets of ``variation`` against nominal."""
+    raw = events.Jet
+    dpt = raw[f"pt_{JES_VARIATIONS[variation]}"] - raw.pt
+    return ak.zip({"px": ak.sum(dpt * np.cos(raw.phi), axis=1),
+                   "py": ak.sum(dpt * np.sin(raw.phi), axis=1)})
+
+
 def select_jets(events: ak.Array, objects: ObjectSelection, leptons: ak.Array,
                 variation: str = "nominal",
-                notes: set[str] | None = None) -> tuple[ak.Array, ak.Array, ak.Array]:
+                notes: set[str] | None = None) -> tuple[ak.Array, ak.Array, ak.Array | None]:
     """Selected jets and b-jets for one JES variation.
 
     Returns:
         (jets, bjets, shift): pT-sorted Lorentz-vector records with a ``btag`` field
         (``Jet_btagDeepFlavB``, NaN when absent), and per event the summed
         (px, py) change of all jets against nominal, as an awkward record with
-        fields ``px``, ``py`` (zero for "nominal"), used to shift the MET.
+        fields ``px``, ``py`` (None for "nominal"), used to shift the MET.
     """
     notes = notes if notes is not None else set()
-    raw = events.Jet
-    fields = _fields(raw)
+    offsets, eta = flat_parts(leptons["eta"])
+    flat = FlatCollection(offsets, {"eta": eta, "phi": flat_parts(leptons["phi"])[1]}, "", None)
+    cols = _Columns(events)
+    clean = _clean_jet_mask(cols, objects, flat, notes)
+    jets, bjets = _select_jets_flat(cols, objects, clean, variation, notes)
+    shift = None if variation == "nominal" else _jet_shift(events, variation)
+    return jets.to_awkward(), bjets.to_awkward(), shift
+
+
+# ---------------------------------------------------------------------------
+# missing transverse momentum
+# ---------------------------------------------------------------------------
+
+
+def _met(cols: _Columns, variation: str, notes: set[str]) -> tuple[np.ndarray, np.ndarray]:
     if variation == "nominal":
-        pt, mass = raw.pt, raw.mass
-    else:
-        suffix = JES_VARIATIONS[variation]
-        pt = raw[f"pt_{suffix}"]
-        mass = raw[f"mass_{suffix}"] if f"mass_{suffix}" in fields else raw.mass * (pt / raw.pt)
-    btag = raw.btagDeepFlavB if "btagDeepFlavB" in fields else ak.full_like(raw.pt, np.nan)
-    jets = ak.zip(
-        {"pt": pt, "eta": raw.eta, "phi": raw.phi, "mass": mass, "btag": btag},
-        with_name="PtEtaPhiMLorentzVector",
-        behavior=vector.behavior,
-    )
-    if "btagDeepFlavB" not in fields:
-        notes.add("objects: no Jet_btagDeepFlavB branch, no jet is b-tagged")
-
-    good = ak.ones_like(raw.pt, dtype=bool)
-    if objects.jet.id_min > 0:
-        if "jetId" in fields:
-            good = raw.jetId >= objects.jet.id_min
-        else:
-            notes.add("objects: jet identification not applied (no Jet_jetId branch)")
-    # overlap removal: drop jets close to any selected lepton
-    if objects.overlap_dr > 0:
-        dr = jets.metric_table(leptons)
-        isolated = ak.all(dr >= objects.overlap_dr, axis=2)
-        good = good & isolated
-
-    clean = jets[good]
-    clean = clean[ak.argsort(clean.pt, axis=1, ascending=False)]
-    sel_jets = clean[_kinematic_mask(clean, objects.jet)]
-    bcuts = objects.bjet
-    sel_b = clean[(clean.pt > bcuts.pt_min) & (abs(clean.eta) < bcuts.eta_max)
-                  & (clean.btag >= bcuts.score_min)]
-
-    if variation == "nominal":
-        shift = None
-    else:
-        dpt = pt - raw.pt
-        shift = ak.zip({"px": ak.sum(dpt * np.cos(raw.phi), axis=1),
-                        "py": ak.sum(dpt * np.sin(raw.phi), axis=1)})
-    return sel_jets, sel_b, shift
-
-
-def _met(events: ak.Array, variation: str, shift: ak.Array | None,
-         notes: set[str]) -> tuple[np.ndarray, np.ndarray]:
-    met = events.MET
-    if variation == "nominal":
-        return _flat(met.pt), _flat(met.phi)
+        return cols.flat("MET", "pt"), cols.flat("MET", "phi")
     suffix = JES_VARIATIONS[variation]
-    fields = _fields(met)
+    fields = cols.fields("MET")
     if f"pt_{suffix}" in fields and f"phi_{suffix}" in fields:
-        return _flat(met[f"pt_{suffix}"]), _flat(met[f"phi_{suffix}"])
+        return cols.flat("MET", f"pt_{suffix}"), cols.flat("MET", f"phi_{suffix}")
     notes.add(f"objects: no MET_pt_{suffix}; the jet energy shift is propagated to the MET")
-    pt, phi = _flat(met.pt), _flat(met.phi)
+    shift = _jet_shift(cols.events, variation)
+    pt, phi = cols.flat("MET", "pt"), cols.flat("MET", "phi")
     px = pt * np.cos(phi) - _flat(shift.px)
     py = pt * np.sin(phi) - _flat(shift.py)
     return np.hypot(px, py), np.arctan2(py, px)
 
 
 def _flat(arr: ak.Array) -> np.ndarray:
+    layout = arr.layout
+    if isinstance(layout, ak.contents.NumpyArray):
+        return np.asarray(layout.data, dtype=np.float64)
     return np.asarray(ak.to_numpy(arr), dtype=np.float64)
 
 
@@ -216,41 +736,88 @@ class Objects:
     """Selected physics objects of one chunk for one jet-energy variation.
 
     Attributes are computed on first use, so a region that never looks at jets
-    does not read any ``Jet_*`` branch.
+    does not read any ``Jet_*`` branch. ``lepton_table``, ``jet_table`` and
+    ``bjet_table`` are the flat collections (:class:`FlatCollection`);
+    ``leptons``, ``jets`` and ``bjets`` are their awkward views.
     """
 
     events: ak.Array
     config: ObjectSelection
     variation: str = "nominal"
     notes: set[str] | None = None
+    #: objects this variation takes its JES-independent parts from (see ``varied``)
+    shared_from: Objects | None = field(default=None, repr=False, compare=False)
+    #: objects these are a subset of, and the events of those taken (see ``subset``)
+    parent: Objects | None = field(default=None, repr=False, compare=False)
+    index: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: where the input columns come from (default: the events)
+    columns: _Columns | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.notes is None:
             self.notes = set()
 
     @cached_property
-    def leptons(self) -> ak.Array:
-        """Selected electrons and muons, pT-sorted (independent of the JES variation)."""
-        return select_leptons(self.events, self.config, self.notes)
+    def _columns(self) -> _Columns:
+        return self.columns if self.columns is not None else _Columns(self.events)
 
     @cached_property
-    def _jets(self) -> tuple[ak.Array, ak.Array, ak.Array | None]:
-        return select_jets(self.events, self.config, self.leptons, self.variation, self.notes)
+    def lepton_table(self) -> FlatCollection:
+        """Selected electrons and muons, pT-sorted (independent of the JES variation)."""
+        if self.shared_from is not None:
+            return self.shared_from.lepton_table
+        if self.parent is not None:
+            return self.parent.lepton_table.subset(self.index)
+        return _select_leptons_flat(self._columns, self.config, self.notes)
+
+    @cached_property
+    def leptons(self) -> ak.Array:
+        """Selected electrons and muons, pT-sorted (independent of the JES variation)."""
+        if self.shared_from is not None:
+            return self.shared_from.leptons
+        return self.lepton_table.to_awkward()
+
+    @cached_property
+    def clean_jet_mask(self) -> np.ndarray:
+        """Per input jet: identified and away from the leptons (independent of the JES variation)."""
+        if self.shared_from is not None:
+            return self.shared_from.clean_jet_mask
+        if self.parent is not None:
+            return self.parent.clean_jet_mask[self._columns.entries("Jet")[1]]
+        return _clean_jet_mask(self._columns, self.config, self.lepton_table, self.notes)
+
+    @cached_property
+    def _jet_tables(self) -> tuple[FlatCollection, FlatCollection]:
+        if self.parent is not None:
+            return tuple(t.subset(self.index) for t in self.parent._jet_tables)
+        return _select_jets_flat(self._columns, self.config, self.clean_jet_mask, self.variation,
+                                 self.notes)
 
     @property
+    def jet_table(self) -> FlatCollection:
+        """Selected, overlap-cleaned jets, pT-sorted."""
+        return self._jet_tables[0]
+
+    @property
+    def bjet_table(self) -> FlatCollection:
+        """b-tagged jets, pT-sorted."""
+        return self._jet_tables[1]
+
+    @cached_property
     def jets(self) -> ak.Array:
         """Selected, overlap-cleaned jets, pT-sorted."""
-        return self._jets[0]
+        return self.jet_table.to_awkward()
 
-    @property
+    @cached_property
     def bjets(self) -> ak.Array:
         """b-tagged jets, pT-sorted."""
-        return self._jets[1]
+        return self.bjet_table.to_awkward()
 
     @cached_property
     def _met(self) -> tuple[np.ndarray, np.ndarray]:
-        shift = self._jets[2] if self.variation != "nominal" else None
-        return _met(self.events, self.variation, shift, self.notes)
+        if self.parent is not None:
+            return self.parent.met_pt[self.index], self.parent.met_phi[self.index]
+        return _met(self._columns, self.variation, self.notes)
 
     @property
     def met_pt(self) -> np.ndarray:
@@ -263,10 +830,29 @@ class Objects:
         return self._met[1]
 
     def varied(self, variation: str) -> Objects:
-        """The objects of another JES variation, sharing the (JES-independent) leptons."""
+        """The objects of another JES variation (of the same events), sharing the
+        (JES-independent) leptons and jet cleaning with these."""
         other = build_objects(self.events, self.config, variation, self.notes)
-        other.__dict__["leptons"] = self.leptons
+        other.shared_from = self if self.shared_from is None else self.shared_from
+        other.columns = self._columns
         return other
+
+    def subset(self, index: np.ndarray, events: ak.Array | None = None,
+               leptons_from: Objects | None = None) -> Objects:
+        """The objects of the events ``index`` (int array) of these, taken from these.
+
+        Args:
+            index: indices into these objects' events.
+            events: ``self.events[index]`` if already at hand.
+            leptons_from: a subset (same events) of another variation, whose leptons
+                these share.
+        """
+        index = np.asarray(index, dtype=np.int64)
+        sub = Objects(self.events[index] if events is None else events, self.config,
+                      self.variation, self.notes, parent=self, index=index,
+                      columns=self._columns.restricted(index))
+        sub.shared_from = leptons_from
+        return sub
 
 
 def build_objects(events: ak.Array, objects: ObjectSelection, variation: str = "nominal",

@@ -24,7 +24,10 @@ name            passes when
 ==============  ================================================================
 
 Masses in GeV; objects as defined in :mod:`selections.objects`, pair quantities
-as in :mod:`selections.variables`. Thresholds follow physics.md §1a (m_ℓℓ > 20,
+as in :mod:`selections.variables`. :func:`region_masks` and :func:`cumulative_masks`
+give the same cuts as boolean arrays, each computed once per chunk and JES variation
+and shared by the regions that apply it (the ssWW regions share most of their cuts);
+the processors use those. Thresholds follow physics.md §1a (m_ℓℓ > 20,
 ΔR_ℓℓ ≥ 0.3, m_jj ≥ 500, |Δy_jj| ≥ 2; the low-m_jj region 200 ≤ m_jj < 500).
 """
 
@@ -41,8 +44,11 @@ from selections.variables import Z_MASS_GEV, EventVariables
 
 __all__ = [
     "CUT_ORDER",
+    "cumulative_masks",
     "describe_cuts",
+    "lepton_preselection",
     "region_cuts",
+    "region_masks",
     "region_selection",
     "resolve_regions",
 ]
@@ -144,10 +150,38 @@ def _in_range(x: np.ndarray, lo: float | None, hi: float | None, *, lo_strict: b
     return ok
 
 
-def region_selection(variables: EventVariables, region: Region) -> PackedSelection:
-    """The region's cuts as a ``PackedSelection`` (names from :func:`region_cuts`).
+#: cuts that only look at the leptons (their masks are shared by the JES variations)
+_LEPTON_CUTS = frozenset({"n_leptons", "same_sign", "mll", "dr_ll", "z_veto_ee", "sfos_z"})
 
-    Only the quantities an applied cut needs are computed (and their branches read).
+
+def _cut_parameters(region: Region, name: str) -> tuple:
+    """The config values a cut depends on (with the cut name, the key of its cached mask)."""
+    r = region
+    return {
+        "n_leptons": (r.n_leptons,),
+        "same_sign": (),
+        "mll": (r.mll_min,),
+        "dr_ll": (r.dr_ll_min,),
+        "z_veto_ee": (r.zveto_ee,),
+        "sfos_z": (r.require_sfos_z,),
+        "met": (r.met_min,),
+        "n_jets": (r.n_jets_min, r.n_jets_max),
+        "jet1_pt": (r.jet1_pt_min,),
+        "jet2_pt": (r.jet2_pt_min,),
+        "mjj": (r.mjj_min, r.mjj_max),
+        "dy_jj": (r.dy_jj_min,),
+        "n_bjets": (r.n_bjets_min, r.n_bjets_max),
+        "mbb": (r.mbb_min, r.mbb_max),
+    }[name]
+
+
+def region_masks(variables: EventVariables, region: Region) -> dict[str, np.ndarray]:
+    """Each applied cut of ``region`` as a boolean array (names and order of :func:`region_cuts`).
+
+    Only the quantities an applied cut needs are computed (and their branches
+    read). A mask is computed once per chunk and JES variation and shared by
+    every region applying the same cut with the same value (lepton cuts also
+    by the JES variations, see :meth:`EventVariables.mask`); do not modify it.
     """
     r = region
     v = variables
@@ -169,9 +203,56 @@ def region_selection(variables: EventVariables, region: Region) -> PackedSelecti
                                      lo_strict=False, hi_strict=False),
         "mbb": lambda: _in_range(v.mbb, r.mbb_min, r.mbb_max, lo_strict=True, hi_strict=True),
     }
-    selection = PackedSelection()
+    out = {}
     for name in region_cuts(region):
-        selection.add(name, np.asarray(masks[name](), dtype=bool))
+        def compute(name: str = name) -> np.ndarray:
+            return np.asarray(masks[name](), dtype=bool)
+
+        out[name] = v.mask(("cut", name, *_cut_parameters(r, name)), compute,
+                           leptons_only=name in _LEPTON_CUTS)
+    return out
+
+
+def cumulative_masks(variables: EventVariables, region: Region) -> list[np.ndarray]:
+    """The events passing the region's first 1, 2, … cuts (one array per cut of
+    :func:`region_cuts`); the last one is the region's selection.
+
+    Regions that start with the same cuts share these arrays (cached like the
+    masks of :func:`region_masks`); do not modify them.
+    """
+    masks = region_masks(variables, region)
+    out: list[np.ndarray] = []
+    key: tuple = ("cumulative",)
+    leptons_only = True
+    for name, mask in masks.items():
+        key = (*key, name, *_cut_parameters(region, name))
+        leptons_only = leptons_only and name in _LEPTON_CUTS
+        previous = out[-1] if out else None
+
+        def compute(mask: np.ndarray = mask, previous: np.ndarray | None = previous) -> np.ndarray:
+            return mask.copy() if previous is None else previous & mask
+
+        out.append(variables.mask(key, compute, leptons_only=leptons_only))
+    return out
+
+
+def lepton_preselection(variables: EventVariables, region: Region) -> np.ndarray:
+    """The events passing the region's leading lepton-only cuts (every region starts with
+    ``n_leptons``): no JES variation changes them (cached like :func:`cumulative_masks`)."""
+    passed = cumulative_masks(variables, region)
+    cuts = region_cuts(region)
+    n = next((i for i, name in enumerate(cuts) if name not in _LEPTON_CUTS), len(cuts))
+    return passed[max(n, 1) - 1]
+
+
+def region_selection(variables: EventVariables, region: Region) -> PackedSelection:
+    """The region's cuts as a ``PackedSelection`` (names from :func:`region_cuts`).
+
+    Only the quantities an applied cut needs are computed (and their branches read).
+    """
+    selection = PackedSelection()
+    for name, mask in region_masks(variables, region).items():
+        selection.add(name, mask)
     return selection
 
 

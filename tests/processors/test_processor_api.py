@@ -56,7 +56,8 @@ def test_pickle_round_trip(wh_config, wh_fileset, events_of):
 
 def test_output_layout(ssww_output, ssww_config):
     assert set(ssww_output) == {"hists", "cutflow", "entries", "notes"}
-    assert set(ssww_output["hists"]) == set(ssww_config.histograms)
+    templates = {f"template_{name}" for name in ssww_config.templates}
+    assert set(ssww_output["hists"]) == set(ssww_config.histograms) | templates
     h = ssww_output["hists"]["mjj"]
     assert [ax.name for ax in h.axes] == ["dataset", "region", "systematic", "mjj"]
     assert list(h.axes["region"]) == list(ssww_config.regions)
@@ -138,8 +139,10 @@ def test_reads_only_what_it_needs(wh_config, wh_fileset, events_of):
 def test_classifier_hook(ssww_config, ssww_fileset, events_of):
     path = first_file(ssww_fileset, "ssww_TT")
     meta = {"dataset": "ssww_TT", **ssww_fileset["ssww_TT"]["metadata"]}
-    out = SSWWProcessor(ssww_config, regions=["signal"]).process(events_of(path, meta))
+    no_models = ssww_config.model_copy(update={"models": {}})
+    out = SSWWProcessor(no_models, regions=["signal"]).process(events_of(path, meta))
     assert not any(name.startswith("template_") for name in out["hists"])
+    assert any("lists no classifier" in note for note in out["notes"])
 
     class Scored(SSWWProcessor):
         def _classifier_scores(self, events_sel, features):
@@ -147,7 +150,7 @@ def test_classifier_hook(ssww_config, ssww_fileset, events_of):
             n = len(events_sel)
             return {"sig_vs_bkg": np.linspace(0.0, 0.99, n), "ll_vs_tx": np.full(n, 0.3)}
 
-    out = Scored(ssww_config, regions=["signal"]).process(events_of(path, meta))
+    out = Scored(no_models, regions=["signal"]).process(events_of(path, meta))
     h = out["hists"]["template_ll"]  # lx needs lx_vs_tt, which is not given
     assert "template_lx" not in out["hists"]
     nominal = out["hists"]["mjj"][{"systematic": "nominal"}].sum(flow=True).value

@@ -1,0 +1,158 @@
+"""Deterministic training of one network with an arbitrary weighted per-event loss.
+
+:func:`models.training.mlp.train_mlp` trains the binary classifiers with the
+weighted cross-entropy and a fixed learning rate. The reweighting and
+likelihood-ratio estimators need other losses (cross-entropy against soft
+targets, mean squared errors of a score, gradients with respect to an input)
+and a precise optimum: their outputs are used as density ratios, not only to
+rank events. This trainer therefore takes the loss as a function and lowers
+the learning rate when the validation loss stalls:
+
+* Adam with the settings of an :class:`~models.training.mlp.MLPConfig`
+  (learning rate, batch size, weight decay, seed, threads);
+* the learning rate is halved after ``max(1, patience // 3)`` epochs without a
+  lower validation loss (``ReduceLROnPlateau``); training stops after
+  ``patience`` such epochs or ``max_epochs``; the weights of the best epoch are kept;
+* the loss of a batch is Σ w_i ℓ_i / n_batch with the weights scaled to mean 1
+  over the training rows, the validation loss Σ w_i ℓ_i / Σ w_i;
+* the validation split is a random ``validation_fraction`` of the rows, drawn
+  with ``seed``; identical inputs and seed give identical networks
+  (:func:`~models.training.mlp.deterministic_torch`).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import torch
+
+from models.training.mlp import (
+    MLP,
+    MLPConfig,
+    TrainingHistory,
+    deterministic_torch,
+    weighted_standardisation,
+)
+
+__all__ = ["LossFunction", "binary_cross_entropy", "build_mlp", "train_network"]
+
+log = logging.getLogger(__name__)
+
+#: ``loss(model, batch) -> per-row loss [n]``; ``batch`` maps the data keys to tensors
+LossFunction = Callable[[torch.nn.Module, Mapping[str, torch.Tensor]], torch.Tensor]
+
+
+def build_mlp(features: np.ndarray, weights: np.ndarray, config: MLPConfig) -> MLP:
+    """An untrained MLP with the architecture of ``config``, standardising its inputs with
+    the weighted mean and width of ``features``; initialised from ``config.seed``."""
+    mean, scale = weighted_standardisation(features, weights)
+    with deterministic_torch(config.seed, config.num_threads):
+        return MLP.from_config(features.shape[1], config, mean, scale)
+
+
+def binary_cross_entropy(model: torch.nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """Per-row cross-entropy of the logit ``model(batch["features"])`` against ``batch["target"]``
+    (hard labels 0/1 or soft targets in [0, 1])."""
+    return torch.nn.functional.binary_cross_entropy_with_logits(
+        model(batch["features"]), batch["target"], reduction="none")
+
+
+def train_network(model: torch.nn.Module, loss: LossFunction, data: Mapping[str, np.ndarray],
+                  config: MLPConfig, *, weights: str = "weights") -> TrainingHistory:
+    """Train ``model`` in place on ``data`` and return the loss history.
+
+    Args:
+        model: the network (built by the caller, e.g. inside the same
+            :func:`~models.training.mlp.deterministic_torch` seed).
+        loss: per-row loss of a batch (see :data:`LossFunction`).
+        data: name → array with one row per training example; ``data[weights]``
+            holds the row weights. Floating arrays become float32 tensors.
+        config: optimiser, batching, stopping and seed settings (its
+            architecture fields are the caller's business).
+        weights: the key of the row weights in ``data``.
+
+    Raises:
+        FloatingPointError: the validation loss became NaN or infinite.
+        ValueError: arrays of different lengths, or fewer than 4 rows.
+    """
+    lengths = {k: len(v) for k, v in data.items()}
+    n = next(iter(lengths.values()))
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"data arrays differ in length: {lengths}")
+    if n < 4:
+        raise ValueError(f"need at least 4 rows to train, got {n}")
+    rng = np.random.default_rng(config.seed)
+    order = rng.permutation(n)
+    n_val = min(max(1, round(config.validation_fraction * n)), n - 1)
+    val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+
+    def tensors(idx: np.ndarray) -> dict[str, torch.Tensor]:
+        out = {}
+        for key, values in data.items():
+            arr = np.asarray(values)[idx]
+            if arr.dtype.kind == "f":
+                arr = arr.astype(np.float32)
+            out[key] = torch.from_numpy(np.ascontiguousarray(arr))
+        return out
+
+    train, val = tensors(train_idx), tensors(val_idx)
+    mean_w = float(train[weights].abs().mean()) or 1.0
+    train[weights] = train[weights] / mean_w
+    history = TrainingHistory()
+    with deterministic_torch(config.seed, config.num_threads):
+        optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate,
+                                     weight_decay=config.weight_decay)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimiser, factor=0.5, patience=max(1, config.patience // 3))
+        best_state = copy.deepcopy(model.state_dict())
+        best_loss = math.inf
+        n_train = len(train_idx)
+        for epoch in range(config.max_epochs):
+            model.train()
+            perm = torch.from_numpy(rng.permutation(n_train))
+            total, steps = 0.0, 0
+            for start in range(0, n_train, config.batch_size):
+                rows = perm[start:start + config.batch_size]
+                batch = {k: v[rows] for k, v in train.items()}
+                optimiser.zero_grad()
+                value = (batch[weights] * loss(model, batch)).mean()
+                value.backward()
+                optimiser.step()
+                total += float(value.detach())
+                steps += 1
+            model.eval()
+            with torch.no_grad():
+                val_loss = _evaluate(model, loss, val, weights)
+            history.train_loss.append(total / steps)
+            history.val_loss.append(val_loss)
+            log.debug("epoch %d: train %.6g, validation %.6g, lr %.3g", epoch, total / steps,
+                      val_loss, optimiser.param_groups[0]["lr"])
+            if not math.isfinite(val_loss):
+                raise FloatingPointError(f"validation loss is {val_loss} at epoch {epoch}")
+            if val_loss < best_loss:
+                best_loss = val_loss
+                history.best_epoch = epoch
+                best_state = copy.deepcopy(model.state_dict())
+            scheduler.step(val_loss)
+            if epoch - history.best_epoch >= config.patience:
+                history.stopped_early = True
+                break
+        model.load_state_dict(best_state)
+        model.eval()
+    return history
+
+
+def _evaluate(model: torch.nn.Module, loss: LossFunction, data: Mapping[str, torch.Tensor],
+              weights: str, batch_size: int = 65536) -> float:
+    """Σ w ℓ / Σ w over ``data`` (called without gradients; a loss that differentiates with
+    respect to an input enables them itself)."""
+    n = len(data[weights])
+    total = 0.0
+    for start in range(0, n, batch_size):
+        batch = {k: v[start:start + batch_size] for k, v in data.items()}
+        total += float((batch[weights] * loss(model, batch)).sum().detach())
+    return total / float(data[weights].sum())
