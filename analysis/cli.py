@@ -2,37 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import logging
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
+from analysis.clitools import user_errors
 from analysis.errors import EwpolarError
 
 __all__ = ["main"]
 
 log = logging.getLogger("ewpolar")
-
-
-def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a user mistake into one line on stderr and exit code 2 (no traceback)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except EwpolarError as exc:
-            click.echo(f"ewpolar: error: {exc}", err=True)
-            sys.exit(2)
-        except KeyboardInterrupt:
-            click.echo("ewpolar: interrupted", err=True)
-            sys.exit(130)
-
-    return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -54,7 +34,7 @@ def main(verbose: int) -> None:
               help="Output folder for the ROOT files and fileset.json.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
               help="Analysis config with the samples (default: the shipped config of the channel).")
-@_user_errors
+@user_errors
 def generate(channel: str, events: int, seed: int, out: Path, config_path: Path | None) -> None:
     """Generate toy samples as NanoAOD-schema ROOT files plus a coffea fileset.json."""
     from analysis.config import load_config
@@ -93,7 +73,7 @@ def generate(channel: str, events: int, seed: int, out: Path, config_path: Path 
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder: histograms.root, cutflow.json, metrics.json.")
-@_user_errors
+@user_errors
 def run(config_path: Path, fileset: Path, region: str, executor: str, workers: int,
         scheduler: str | None, tls_ca_file: str | None, tls_cert: str | None, tls_key: str | None,
         chunksize: int, maxchunks: int | None, skip_bad_files: bool,
@@ -129,7 +109,7 @@ def run(config_path: Path, fileset: Path, region: str, executor: str, workers: i
 @click.option("--seed", type=int, default=None, help="Seed of a Poisson draw (default: the config's).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder: workspace_*.json and results.json.")
-@_user_errors
+@user_errors
 def fit(config_path: Path, histograms: Path, pseudo_data: str | None, seed: int | None, out: Path) -> None:
     """Build pyhf workspaces from the histograms and fit them."""
     from analysis.config import load_config
@@ -151,7 +131,7 @@ def fit(config_path: Path, histograms: Path, pseudo_data: str | None, seed: int 
               help="Folder of 'ewpolar fit' (adds pre/post-fit plots, pulls, scans).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder for PNG and PDF figures.")
-@_user_errors
+@user_errors
 def plot(config_path: Path, histograms: Path, fit_dir: Path | None, out: Path) -> None:
     """Figures of a run and its fit (PNG and PDF)."""
     from analysis.config import load_config
@@ -168,7 +148,7 @@ def plot(config_path: Path, histograms: Path, fit_dir: Path | None, out: Path) -
               help="Folder of 'ewpolar fit', in the order of --run.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("report.html"),
               show_default=True, help="HTML file to write.")
-@_user_errors
+@user_errors
 def report(runs: tuple[Path, ...], fits: tuple[Path, ...], out: Path) -> None:
     """A self-contained HTML report of runs and fits."""
     from analysis.report import write_report
@@ -190,7 +170,7 @@ def report(runs: tuple[Path, ...], fits: tuple[Path, ...], out: Path) -> None:
 @click.option("--executor", type=click.Choice(["iterative", "futures", "dask"]), default="futures",
               show_default=True, help="coffea executor.")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Worker processes.")
-@_user_errors
+@user_errors
 def demo(out: Path, events: int, seed: int, executor: str, workers: int) -> None:
     """The main job on the embedded default: generate, run, fit, plot and report both analyses."""
     import time

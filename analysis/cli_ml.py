@@ -25,40 +25,21 @@ the reweighting then learns a weight variation as a function of the features.
 
 from __future__ import annotations
 
-import functools
 import logging
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 import numpy as np
 
-from analysis.errors import ConfigError, EwpolarError, InputError
+from analysis.clitools import TRAIN_EXTRA, user_errors
+from analysis.errors import ConfigError, InputError
 
 __all__ = ["main", "reweight", "sbi"]
 
 log = logging.getLogger("ewpolar")
 
 _SBI_METHODS = ("carl", "alice", "alices")
-
-
-def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn an :class:`~analysis.errors.EwpolarError` into ``ewpolar: error: <msg>`` and exit 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except EwpolarError as exc:
-            click.echo(f"ewpolar: error: {exc}", err=True)
-            sys.exit(2)
-        except KeyboardInterrupt:
-            click.echo("ewpolar: interrupted", err=True)
-            sys.exit(130)
-
-    return wrapper
 
 
 def _load_config(path: str | None, default: str) -> Any:
@@ -183,7 +164,7 @@ def _event_weights(table: Any, extra: str | None, spec: str) -> np.ndarray:
               help="torch threads.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder: dctr.onnx + dctr.json, closure.md/.json, closure_*.png.")
-@user_errors
+@user_errors(extra_packages=TRAIN_EXTRA)
 def reweight(source: str, target: str | None, target_weight: str | None, config_path: str | None,
              features: str | None, region: str, events: int, seed: int, test_fraction: float,
              epochs: int, layers: int, width: int, calibration_bins: int | None,
@@ -292,7 +273,7 @@ def reweight(source: str, target: str | None, target_weight: str | None, config_
                    "fit_wh with backgrounds and systematics.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder: limits.md, limits.json, likelihood_scans.png, <method>.onnx.")
-@user_errors
+@user_errors(extra_packages=TRAIN_EXTRA)
 def sbi(config_path: str | None, events: int, seed: int, methods: str, features: str | None,
         c_max: float | None, theta_draws: int, alpha: float, sally_bins: int, scan_points: int,
         test_fraction: float, epochs: int, layers: int, width: int, threads: int,

@@ -14,10 +14,8 @@ Heavy imports (torch, optuna, coffea) happen inside the commands, so that
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from analysis.errors import EwpolarError, InputError
+from analysis.clitools import TRAIN_EXTRA, user_errors
+from analysis.errors import InputError
 from models.training.inputs import SSWW_CLASSIFIERS
 
 if TYPE_CHECKING:
@@ -38,32 +37,7 @@ __all__ = ["COMMANDS", "optimize", "select_inputs", "train"]
 
 log = logging.getLogger(__name__)
 
-#: packages of the ``train`` extra; a missing one is a user error with the install hint
-_TRAIN_EXTRA = ("torch", "optuna", "onnx", "pyarrow")
 TRAINING_EVENTS_FILE = "training_events.parquet"
-
-
-def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """One line on stderr and exit code 2 for a user mistake (no traceback)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except EwpolarError as exc:
-            click.echo(f"ewpolar: error: {exc}", err=True)
-            sys.exit(2)
-        except ModuleNotFoundError as exc:
-            if (exc.name or "").split(".")[0] not in _TRAIN_EXTRA:
-                raise
-            click.echo(f"ewpolar: error: {exc.name} is not installed; the training commands "
-                       "need the 'train' extra (pip install 'ewpolar[train]')", err=True)
-            sys.exit(2)
-        except KeyboardInterrupt:
-            click.echo("ewpolar: interrupted", err=True)
-            sys.exit(130)
-
-    return wrapper
 
 
 def _data_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -263,7 +237,7 @@ def _prepare_out(out: Path) -> Path:
 
 @click.command("train")
 @_data_options
-@_user_errors
+@user_errors(extra_packages=TRAIN_EXTRA)
 def train(config_path: Path, fileset: Path | None, training_set: Path | None,
           regions: tuple[str, ...], classifier: str, inputs_spec: str | None,
           hyper_files: tuple[Path, ...], k: int, seed: int | None, epochs: int | None,
@@ -328,7 +302,7 @@ def train(config_path: Path, fileset: Path | None, training_set: Path | None,
               help="Folds cross-validated per trial (the objective is their mean AUC).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Stop starting trials after this many seconds (per classifier).")
-@_user_errors
+@user_errors(extra_packages=TRAIN_EXTRA)
 def optimize(config_path: Path, fileset: Path | None, training_set: Path | None,
              regions: tuple[str, ...], classifier: str, inputs_spec: str | None,
              hyper_files: tuple[Path, ...], k: int, seed: int | None, epochs: int | None,
@@ -417,7 +391,7 @@ def optimize(config_path: Path, fileset: Path | None, training_set: Path | None,
               help="Stop when this many inputs remain.")
 @click.option("--folds", "n_folds", type=click.IntRange(min=1), default=None,
               help="Cross-validate only the first N folds at each step (default: all k).")
-@_user_errors
+@user_errors(extra_packages=TRAIN_EXTRA)
 def select_inputs(config_path: Path, fileset: Path | None, training_set: Path | None,
                   regions: tuple[str, ...], classifier: str, inputs_spec: str | None,
                   hyper_files: tuple[Path, ...], k: int, seed: int | None, epochs: int | None,
