@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "EwpolarError", "InputError"]
+__all__ = ["ConfigError", "EwpolarError", "InputError", "MissingBranchesError"]
 
 
 class EwpolarError(Exception):
@@ -15,3 +15,7 @@ class ConfigError(EwpolarError):
 
 class InputError(EwpolarError):
     """An input file, fileset or option that cannot be used."""
+
+
+class MissingBranchesError(InputError):
+    """An input file lacks collections the analysis needs (a bad file, not a bug)."""

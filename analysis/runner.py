@@ -26,7 +26,7 @@ from coffea import processor
 from coffea.nanoevents import NanoAODSchema
 
 from analysis.config import AnalysisConfig, CondorSettings, config_hash
-from analysis.errors import InputError
+from analysis.errors import InputError, MissingBranchesError
 from analysis.histio import write_histograms
 from analysis.outputs import atomic_write_json, ensure_writable_dir
 
@@ -45,6 +45,7 @@ BAD_FILE_ERRORS: tuple[type[BaseException], ...] = (
     ValueError,
     EOFError,
     zlib.error,
+    MissingBranchesError,
 )
 
 
@@ -224,6 +225,8 @@ def _one_line(exc: BaseException) -> str:
     root = chain[-1]
     if isinstance(root, uproot.exceptions.KeyInFileError):
         msg = f"no '{root.key}' tree in the file"
+    elif isinstance(root, InputError):
+        msg = str(root)
     else:
         msg = f"{type(root).__name__}: {root}"
     return " ".join(msg.split())[:300]

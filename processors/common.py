@@ -89,7 +89,7 @@ from coffea import processor
 from coffea.analysis_tools import Weights
 
 from analysis.config import AnalysisConfig, Region, load_config
-from analysis.errors import ConfigError, InputError
+from analysis.errors import ConfigError, InputError, MissingBranchesError
 from analysis.inference import Classifier, ModelCard, sha256_file
 from selections.cutflow import cutflow_from_masks
 from selections.objects import JES_VARIATIONS, build_objects, flat_parts, has_jes_variations
@@ -606,9 +606,17 @@ class AnalysisProcessor(processor.ProcessorABC):
         return scores
 
     # -- the coffea interface ------------------------------------------------------------
+    #: collections every region needs; a file without them is a bad input file
+    REQUIRED_COLLECTIONS = ("Electron", "Muon", "Jet", "MET")
+
     def process(self, events: ak.Array) -> dict[str, Any]:
         meta = dict(events.metadata or {})
         dataset = str(meta.get("dataset", "unknown"))
+        missing = [c for c in self.REQUIRED_COLLECTIONS if c not in events.fields]
+        if missing:
+            raise MissingBranchesError(
+                f"no {', '.join(missing)} branches "
+                f"(needs {', '.join(c + '_pt' for c in missing)} and the rest of each collection)")
         notes: set[str] = set()
         sample = self._sample_info(dataset, meta, notes)
         out = self._empty_output(dataset, len(events))
