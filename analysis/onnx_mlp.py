@@ -217,11 +217,9 @@ class MLPCard:
 
     def write(self, path: str | Path) -> Path:
         """Write the card as indented JSON (atomically) and return the path."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        tmp.replace(path)
-        return path
+        from analysis.outputs import atomic_write_json
+
+        return atomic_write_json(path, self.to_dict())
 
     @classmethod
     def read(cls, path: str | Path) -> MLPCard:
