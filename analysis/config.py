@@ -368,9 +368,9 @@ def _format_error(source: str, err: ValidationError) -> str:
         shown = repr(given) if not isinstance(given, dict | list) else type(given).__name__
         problem = f"{first['msg']} (got {shown})"
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-    if not loc:
-        return f"{source}: {problem}{more}"
-    return f"{source}: {path}: {problem}{more}"
+    msg = f"{source}: {problem}{more}" if not loc else f"{source}: {path}: {problem}{more}"
+    # keys and values can hold line breaks: keep the message on one line
+    return msg.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def load_config(path: str | Path) -> AnalysisConfig:

@@ -25,6 +25,7 @@ import uproot
 from coffea import processor
 from coffea.nanoevents import NanoAODSchema
 
+from analysis.checkpoint import JSONCheckpointer
 from analysis.config import AnalysisConfig, CondorSettings, config_hash
 from analysis.errors import InputError, MissingBranchesError
 from analysis.histio import write_histograms
@@ -286,7 +287,8 @@ def run_analysis(
         chunksize: entries per chunk.
         maxchunks: process at most this many chunks per dataset (quick looks).
         skip_bad_files: skip unreadable files (coffea's skipbadfiles) and report them.
-        checkpoint: folder for coffea's per-chunk checkpoints; a rerun skips done chunks.
+        checkpoint: folder for per-chunk checkpoints (gzipped JSON, no pickle); a rerun
+            loads the chunks already done instead of processing them again.
         retries: attempts after a failed chunk before the file counts as bad.
         progress: show a progress bar.
         out: output folder for histograms.root, cutflow.json, metrics.json.
@@ -305,7 +307,7 @@ def run_analysis(
 
     checkpointer = None
     if checkpoint is not None:
-        checkpointer = processor.SimpleCheckpointer(str(ensure_writable_dir(checkpoint)))
+        checkpointer = JSONCheckpointer(ensure_writable_dir(checkpoint))
 
     tic = time.perf_counter()
     caught: list[warnings.WarningMessage] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 from pathlib import Path
@@ -184,7 +185,7 @@ def test_checkpoint_resume_processes_only_missing_chunks(ssww_samples: Path, tmp
 
     ckpt = tmp_path / "ckpt"
     run_analysis(cfg, fileset, regions=["signal"], chunksize=CHUNK, checkpoint=ckpt, out=tmp_path / "first")
-    saved = sorted(ckpt.rglob("*.coffea"))
+    saved = sorted(ckpt.rglob("*.json.gz"))
     assert len(saved) >= 4
     # an interrupted run: half of the chunks never finished
     lost = saved[::2]
@@ -199,6 +200,16 @@ def test_checkpoint_resume_processes_only_missing_chunks(ssww_samples: Path, tmp
     assert res.metrics["events_processed"] == res.metrics["events_total"]
     _assert_same_histograms(ref / "histograms.root", tmp_path / "resumed" / "histograms.root")
     _assert_same_cutflow(_cutflow(ref), _cutflow(tmp_path / "resumed"))
+
+    # checkpoints are data, not pickles: gzipped JSON in the documented format
+    with gzip.open(saved[0], "rt", encoding="utf-8") as f:
+        assert json.load(f)["format"] == "ewpolar-checkpoint/1"
+    # a checkpoint cut short by an interruption is not trusted: the chunk is processed again
+    saved[1].write_bytes(saved[1].read_bytes()[:50])
+    res = run_analysis(cfg, fileset, regions=["signal"], chunksize=CHUNK, checkpoint=ckpt,
+                       out=tmp_path / "again")
+    assert res.metrics["events_processed"] == res.metrics["events_total"]
+    _assert_same_histograms(ref / "histograms.root", tmp_path / "again" / "histograms.root")
 
 
 def test_run_on_real_cms_nanoaod(tmp_path: Path) -> None:
