@@ -1,0 +1,59 @@
+"""A dask worker killed while tasks run: its tasks are recomputed and the result is unchanged."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analysis.config import load_config
+from analysis.generator import generate
+from analysis.histio import read_histograms
+from analysis.runner import load_fileset, run_analysis
+
+
+@pytest.mark.slow
+def test_killed_worker_gives_identical_histograms(tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    cfg = load_config("ssww")
+    fileset = load_fileset(generate(cfg, events=4000, seed=31, out=tmp_path / "samples",
+                                    datasets=["ssww_LL", "ssww_TT", "wz"]))
+    ref = run_analysis(cfg, fileset, regions=["signal"], chunksize=250, out=tmp_path / "ref")
+
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as client:
+        killed: dict[str, int] = {}
+
+        def kill_when_busy() -> None:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                busy = {w: tasks for w, tasks in client.processing().items() if tasks}
+                # wait for the processing tasks (not the preprocessing) to be in flight
+                if busy and any("Processor" in str(t) or "work" in str(t) for ts in busy.values()
+                                for t in ts):
+                    worker = next(iter(busy))
+                    pid = client.run(os.getpid, workers=[worker])[worker]
+                    os.kill(pid, signal.SIGKILL)
+                    killed[worker] = pid
+                    return
+                time.sleep(0.02)
+
+        killer = threading.Thread(target=kill_when_busy)
+        killer.start()
+        res = run_analysis(cfg, fileset, regions=["signal"], executor="dask", chunksize=250,
+                           scheduler=cluster.scheduler_address, out=tmp_path / "dask")
+        killer.join()
+    assert killed, "no moment with tasks in flight was found"
+    assert res.metrics["events_processed"] == ref.metrics["events_processed"] == res.metrics["events_total"]
+    a = read_histograms(tmp_path / "ref" / "histograms.root")
+    b = read_histograms(tmp_path / "dask" / "histograms.root")
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_allclose(a[key].values, b[key].values, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(a[key].variances, b[key].variances, rtol=1e-12, atol=1e-12)
