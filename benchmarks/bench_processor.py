@@ -4,11 +4,12 @@ One run, on one machine:
   1. the ssWW processor over N generated ssWW-channel events (iterative executor, one core),
   2. uproot.iterate over the same files and the same branches (those metrics.json lists
      as read) at the same chunk size: the pure read time,
-  3. the futures executor with 1 and with 2 workers.
+  3. the futures executor with 1 and with 2 workers,
+  4. a dask LocalCluster with 1 and with 2 workers (cluster start-up included).
 
     python benchmarks/bench_processor.py --events 1000000 [--json out.json]
 
-Targets: processor time ≤ 1.5 × read time; futures 2 workers ≥ 1.7 × faster than 1.
+Targets: processor time ≤ 1.5 × read time; 2 workers ≥ 1.7 × faster than 1 (futures, dask).
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ def main() -> None:
     t_read, n_read = _read_time(fileset, branches, args.chunksize)
     t_f1, _ = _timed_run(cfg, fileset, executor="futures", workers=1, chunksize=args.chunksize)
     t_f2, _ = _timed_run(cfg, fileset, executor="futures", workers=2, chunksize=args.chunksize)
+    t_d1, _ = _timed_run(cfg, fileset, executor="dask", workers=1, chunksize=args.chunksize)
+    t_d2, _ = _timed_run(cfg, fileset, executor="dask", workers=2, chunksize=args.chunksize)
 
     n = metrics["events_processed"]
     rows = {
@@ -83,6 +86,9 @@ def main() -> None:
         "futures_1_worker_seconds": round(t_f1, 3),
         "futures_2_workers_seconds": round(t_f2, 3),
         "futures_speedup_2_over_1": round(t_f1 / t_f2, 3),
+        "dask_1_worker_seconds": round(t_d1, 3),
+        "dask_2_workers_seconds": round(t_d2, 3),
+        "dask_speedup_2_over_1": round(t_d1 / t_d2, 3),
     }
     assert n_read == n, (n_read, n)
     print("| quantity | value |\n|---|---|")
