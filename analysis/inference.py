@@ -9,8 +9,10 @@ by fold model ``e % k``, the one that did not see it in training.
 :func:`load_classifier` checks the card against the file (sha256, number of
 inputs) and that onnxruntime can load it; problems raise
 :class:`~analysis.errors.InputError` with one line naming the model.
-:class:`Classifier` objects pickle as path and card only: each process builds
-its onnxruntime session once, on first use, and reuses it for every chunk.
+:class:`Classifier` objects carry the model's bytes (read and checked once, where
+the classifier is loaded) and pickle with them, so workers on other machines need
+no access to the file; each process builds its onnxruntime session once, on first
+use, keyed by the model's sha256, and reuses it for every chunk.
 
 Example:
     >>> clf = load_classifier("models/ssww_vs_bkg.onnx")  # doctest: +SKIP
@@ -50,7 +52,7 @@ EVENT_INPUT = "event"
 PROBABILITY_OUTPUT = "probability"
 DEFAULT_CHUNK_SIZE = 100_000
 
-_SESSIONS: dict[tuple[str, str, int, int], Any] = {}
+_SESSIONS: dict[tuple[str, int, int], Any] = {}
 _SESSIONS_LOCK = threading.Lock()
 
 
@@ -181,24 +183,37 @@ def _first_line(err: BaseException, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _create_session(
-    path: Path, card: ModelCard, intra_op_threads: int, inter_op_threads: int
-) -> Any:
-    """Verify the file against the card and build an onnxruntime session from its bytes."""
-    import onnxruntime as ort
-
+def _read_model(path: Path, card: ModelCard) -> bytes:
+    """The model file's bytes, checked against the card's sha256."""
     try:
         blob = path.read_bytes()
     except FileNotFoundError:
         raise InputError(f"model {card.name!r}: file not found: {path}") from None
     except OSError as err:
         raise InputError(f"model {card.name!r}: cannot read {path}: {err}") from None
+    _check_sha(blob, path, card)
+    return blob
+
+
+def _check_sha(blob: bytes, path: Path, card: ModelCard) -> None:
     sha = hashlib.sha256(blob).hexdigest()
     if sha != card.sha256:
         raise InputError(
             f"model {card.name!r}: {path} does not match its model card "
             f"(sha256 {sha[:12]}… ≠ card {card.sha256[:12]}…); re-export or restore the file"
         )
+
+
+def _create_session(
+    path: Path, card: ModelCard, intra_op_threads: int, inter_op_threads: int, blob: bytes,
+) -> Any:
+    """An onnxruntime session from the model's bytes, checked against the card's sha256.
+
+    ``path`` names the model in messages only.
+    """
+    import onnxruntime as ort
+
+    _check_sha(blob, path, card)
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = inter_op_threads
@@ -237,9 +252,10 @@ def _check_signature(session: Any, path: Path, card: ModelCard) -> None:
 class Classifier:
     """An ONNX classifier with its model card, ready to score events.
 
-    Create with :func:`load_classifier`. Picklable: only the path, card and
-    thread settings travel; the onnxruntime session is created once per
-    process on first use and shared by all objects for the same file.
+    Create with :func:`load_classifier`. Picklable: the model's bytes, card,
+    path (for messages) and thread settings travel, never a session; the
+    onnxruntime session is created once per process on first use and shared by
+    all objects of the same model (same sha256 and thread settings).
 
     Attributes:
         path: the ``.onnx`` file.
@@ -253,9 +269,12 @@ class Classifier:
         *,
         intra_op_threads: int = 1,
         inter_op_threads: int = 1,
+        blob: bytes | None = None,
     ) -> None:
         self.path = Path(path).resolve()
         self.card = card
+        # the model's bytes: read (and checked against the card) once, here
+        self.blob = _read_model(self.path, card) if blob is None else bytes(blob)
         self.intra_op_threads = int(intra_op_threads)
         self.inter_op_threads = int(inter_op_threads)
 
@@ -278,6 +297,7 @@ class Classifier:
             "card": self.card.to_dict(),
             "intra_op_threads": self.intra_op_threads,
             "inter_op_threads": self.inter_op_threads,
+            "blob": self.blob,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -285,17 +305,19 @@ class Classifier:
         self.card = ModelCard.from_dict(state["card"], source=state["path"])
         self.intra_op_threads = state["intra_op_threads"]
         self.inter_op_threads = state["inter_op_threads"]
+        self.blob = state["blob"]
 
     def session(self) -> Any:
         """This process's onnxruntime session for the model (created on first use)."""
-        key = (str(self.path), self.card.sha256, self.intra_op_threads, self.inter_op_threads)
+        key = (self.card.sha256, self.intra_op_threads, self.inter_op_threads)
         session = _SESSIONS.get(key)
         if session is None:
             with _SESSIONS_LOCK:
                 session = _SESSIONS.get(key)
                 if session is None:
                     session = _create_session(
-                        self.path, self.card, self.intra_op_threads, self.inter_op_threads
+                        self.path, self.card, self.intra_op_threads, self.inter_op_threads,
+                        blob=self.blob,
                     )
                     _SESSIONS[key] = session
                     log.debug("onnxruntime session for %s created", self.path)

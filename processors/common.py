@@ -44,10 +44,12 @@ systematics keys (``luminosity`` is shortened to ``lumi``):
 
 Classifier score templates (``template_<name>``): the config's ``models`` that
 a ``templates`` entry uses are found at construction (``config.resolve``; the
-model card is read and the file's sha256 checked against it, and every input
-the card lists must be an observable of :meth:`AnalysisProcessor.feature_functions`).
-The onnxruntime session is created on first use in each worker process (one
-intra-op thread) and reused for every chunk. Once per variation (nominal and
+model card is read, the file's bytes are read once and checked against the
+card's sha256, and every input the card lists must be an observable of
+:meth:`AnalysisProcessor.feature_functions`). The models' bytes travel with the
+pickled processor, so workers need no access to the files; the onnxruntime
+session is created on first use in each worker process (one intra-op thread,
+keyed by the model's sha256) and reused for every chunk. Once per variation (nominal and
 each JES shift, whose inputs are recomputed on the shifted jets and selection)
 the events selected by any region are scored in batches; each template whose
 two models are present is then filled, per region and systematic category, as a
@@ -90,7 +92,7 @@ from coffea.analysis_tools import Weights
 
 from analysis.config import AnalysisConfig, Region, load_config
 from analysis.errors import ConfigError, InputError, MissingBranchesError
-from analysis.inference import Classifier, ModelCard, sha256_file
+from analysis.inference import Classifier, ModelCard
 from selections.cutflow import cutflow_from_masks
 from selections.objects import JES_VARIATIONS, build_objects, flat_parts, has_jes_variations
 from selections.regions import (
@@ -534,17 +536,18 @@ class AnalysisProcessor(processor.ProcessorABC):
                              "templates using it are not filled")
                 continue
             card = ModelCard.read(path.with_suffix(".json"))
-            sha = sha256_file(path)
-            if sha != card.sha256:
-                raise InputError(
-                    f"model {name!r}: {path} does not match its model card "
-                    f"(sha256 {sha[:12]}… ≠ card {card.sha256[:12]}…); re-export or restore the file")
             missing = [i for i in card.inputs if i not in known]
             if missing:
                 raise ConfigError(
                     f"{cfg.source or 'config'}: models.{name}: model {name!r} ({path.name}) takes "
                     f"inputs that {type(self).__name__} does not compute: missing {missing}")
-            classifiers[name] = Classifier(path, card, intra_op_threads=1, inter_op_threads=1)
+            # the model's bytes are read and checked against the card here, once; they
+            # travel with the pickled processor, so workers need no access to the file
+            try:
+                classifiers[name] = Classifier(path, card, intra_op_threads=1,
+                                               inter_op_threads=1)
+            except InputError as err:
+                raise InputError(f"models.{name}: {err}") from None
         for tname, tmpl in cfg.templates.items():
             absent = [m for m in (tmpl.x, tmpl.y) if m not in classifiers]
             if absent and self.score_templates:

@@ -116,19 +116,25 @@ def test_jes_shifts_rescore_the_shifted_selection(ssww_config, ssww_fileset, eve
     assert len(s_up) != len(s_nom) or not np.array_equal(s_up, s_nom)
 
 
-def test_processor_pickles_without_sessions_and_reuses_them(ssww_config, ssww_fileset,
-                                                            events_of):
-    proc = SSWWProcessor(ssww_config, regions=["signal"])
+def test_processor_carries_its_models_and_reuses_sessions(ssww_config, ssww_fileset, events_of,
+                                                          tmp_path):
+    models = {name: copy_model(ssww_config, name, tmp_path) for name in ("sig_vs_bkg", "ll_vs_tx", "lx_vs_tt")}
+    cfg = with_models(ssww_config, models)
+    proc = SSWWProcessor(cfg, regions=["signal"])
     blob = cloudpickle.dumps(proc)
-    assert len(blob) < 200_000  # paths and cards travel, not the models or sessions
+    sizes = sum(p.stat().st_size for p in models.values())
+    assert sizes < len(blob) < sizes + 200_000  # the models' bytes travel, no session
     path = first_file(ssww_fileset, "wz")
     meta = {"dataset": "wz", **ssww_fileset["wz"]["metadata"]}
     reference = proc.process(events_of(path, meta))["hists"]["template_lx"]
-    before = len(inference._SESSIONS)
+    # a worker elsewhere has no model files: the clones score from the bytes they carry
+    for p in models.values():
+        p.unlink()
+    inference.clear_session_cache()
     for clone in (pickle.loads(pickle.dumps(proc)), cloudpickle.loads(blob)):
         again = clone.process(events_of(path, meta))["hists"]["template_lx"]
         np.testing.assert_array_equal(again.values(flow=True), reference.values(flow=True))
-    assert len(inference._SESSIONS) == before  # one session per model and process
+    assert len(inference._SESSIONS) == 3  # one session per model and process, not per chunk
 
 
 def test_missing_model_files_are_a_note(ssww_config, ssww_fileset, events_of, tmp_path):
@@ -149,7 +155,7 @@ def test_model_that_differs_from_its_card_is_an_error(ssww_config, tmp_path):
     blob = bytearray(model.read_bytes())
     blob[-1] ^= 0xFF
     model.write_bytes(bytes(blob))
-    with pytest.raises(InputError, match=r"'lx_vs_tt'.*does not match its model card"):
+    with pytest.raises(InputError, match=r"^models\.lx_vs_tt: .*does not match its model card"):
         SSWWProcessor(with_models(ssww_config, {"lx_vs_tt": model}))
 
 
