@@ -68,6 +68,8 @@ def generate(channel: str, events: int, seed: int, out: Path, config_path: Path 
               help="Entries per chunk.")
 @click.option("--maxchunks", type=click.IntRange(min=1), default=None, help="At most this many chunks per dataset.")
 @click.option("--skip-bad-files", is_flag=True, help="Skip unreadable files and report them in metrics.json.")
+@click.option("--retries", type=int, default=1, show_default=True,
+              help="Attempts after a failed chunk (a transient read error) before its file counts as bad; 0: none.")
 @click.option("--checkpoint", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for per-chunk checkpoints; a rerun processes only chunks not yet done.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar.")
@@ -76,19 +78,22 @@ def generate(channel: str, events: int, seed: int, out: Path, config_path: Path 
 @user_errors
 def run(config_path: Path, fileset: Path, region: str, executor: str, workers: int,
         scheduler: str | None, tls_ca_file: str | None, tls_cert: str | None, tls_key: str | None,
-        chunksize: int, maxchunks: int | None, skip_bad_files: bool,
+        chunksize: int, maxchunks: int | None, skip_bad_files: bool, retries: int,
         checkpoint: Path | None, progress: bool, out: Path) -> None:
     """Run the analysis of a config over a fileset, region by region."""
     from analysis.config import load_config
     from analysis.runner import load_fileset, run_analysis, tls_security
 
+    # checked here (not by click.IntRange) so that the mistake is one line, before any file is read
+    if retries < 0:
+        raise EwpolarError(f"--retries {retries}: must be 0 or more (attempts after a failed chunk)")
     security = tls_security(tls_ca_file, tls_cert, tls_key)
     cfg = load_config(config_path)
     regions = None if region == "all" else [r.strip() for r in region.split(",") if r.strip()]
     files = load_fileset(fileset)
     result = run_analysis(cfg, files, regions=regions, executor=executor, workers=workers,
                           scheduler=scheduler, chunksize=chunksize, maxchunks=maxchunks,
-                          skip_bad_files=skip_bad_files, checkpoint=checkpoint,
+                          skip_bad_files=skip_bad_files, checkpoint=checkpoint, retries=retries,
                           progress=progress, security=security, out=out)
     m = result.metrics
     click.echo(f"processed {m['events_processed']} of {m['events_total']} events in "

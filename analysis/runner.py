@@ -257,6 +257,44 @@ def _is_bad_file_error(exc: BaseException) -> bool:
     return False
 
 
+_RETRIED = "Performed attempt "
+_SKIPPED = re.compile(r"^Skipping bad file after (\d+) attempts\. The last exception was: (.*)$", re.DOTALL)
+_REPR_ERROR = re.compile(r"^(\w+)\((['\"])(.*)\2,?\)$", re.DOTALL)
+
+
+def _last_error(text: str) -> str:
+    """The innermost error of a coffea "Failed ...: WorkItem(...). The error was: X." message."""
+    inner = text.rsplit("The error was: ", 1)
+    msg = inner[1] if len(inner) == 2 else text
+    msg = msg.strip().removesuffix(".")
+    m = _REPR_ERROR.match(msg)
+    if m:  # OSError('reason') -> OSError: reason
+        msg = f"{m.group(1)}: {m.group(3)}"
+    return " ".join(msg.split())[:300]
+
+
+def _retry_report(caught: list[warnings.WarningMessage]) -> tuple[int, dict[str, str]]:
+    """Failed-and-retried chunk attempts, and the last error of each file skipped after retries.
+
+    Both come from the warnings of coffea's ``Runner.automatic_retries`` recorded in
+    this process ("Performed attempt K out of N", "Skipping bad file after N attempts.
+    The last exception was: ...").
+    """
+    retried = 0
+    last: dict[str, str] = {}
+    for w in caught:
+        text = str(w.message)
+        if text.startswith(_RETRIED):
+            retried += 1
+            continue
+        m = _SKIPPED.match(text)
+        if m:
+            fname = _ITEM_FILE.search(m.group(2))
+            if fname:
+                last[fname.group(1)] = f"after {m.group(1)} attempts: {_last_error(m.group(2))}"
+    return retried, last
+
+
 def run_analysis(
     config: AnalysisConfig,
     fileset: dict[str, Any],
@@ -289,7 +327,10 @@ def run_analysis(
         skip_bad_files: skip unreadable files (coffea's skipbadfiles) and report them.
         checkpoint: folder for per-chunk checkpoints (gzipped JSON, no pickle); a rerun
             loads the chunks already done instead of processing them again.
-        retries: attempts after a failed chunk before the file counts as bad.
+        retries: attempts after a failed chunk before the file counts as bad (0: none).
+            ``metrics["retries"]`` counts the failed attempts that were retried; it is
+            known for the iterative executor only (futures and dask workers retry in
+            their own processes) and None otherwise.
         progress: show a progress bar.
         out: output folder for histograms.root, cutflow.json, metrics.json.
 
@@ -302,6 +343,8 @@ def run_analysis(
         raise InputError("--scheduler: only used with --executor dask")
     if chunksize < 1:
         raise InputError(f"--chunksize {chunksize}: must be a positive number of entries")
+    if retries < 0:
+        raise InputError(f"--retries {retries}: must be 0 or more (attempts after a failed chunk)")
     out_dir = ensure_writable_dir(out) if out is not None else None
     proc = build_processor(config, regions)
 
@@ -342,6 +385,7 @@ def run_analysis(
                 warnings.simplefilter("always")
                 wrapped = runner.run(chunks, proc)
             caught += more
+            retried, last_errors = _retry_report(more)
         except Exception as exc:
             fname = _failed_file(exc)
             if fname is None or not _is_bad_file_error(exc):
@@ -356,7 +400,9 @@ def run_analysis(
     output = wrapped["out"]
     raw_metrics = wrapped.get("metrics", {})
     metrics = _metrics(config, fileset, files, wrapped, raw_metrics, seconds,
-                       executor=executor, workers=workers, chunksize=chunksize, regions=regions)
+                       retried=retried if executor == "iterative" else None, last_errors=last_errors,
+                       executor=executor, workers=workers, chunksize=chunksize, regions=regions,
+                       retries=retries)
     # what the processors skipped or assumed (missing branches, metadata)
     metrics["notes"] = sorted(output.get("notes", []))
 
@@ -369,8 +415,13 @@ def run_analysis(
 
 
 def _metrics(config: AnalysisConfig, fileset: dict[str, Any], files: dict[str, dict[str, Any]],
-             wrapped: dict[str, Any], raw: dict[str, Any], seconds: float, **options: Any) -> dict[str, Any]:
-    """The metrics record of a run (AGC style): accounting, throughput, I/O, versions."""
+             wrapped: dict[str, Any], raw: dict[str, Any], seconds: float, *, retried: int | None = None,
+             last_errors: dict[str, str] | None = None, **options: Any) -> dict[str, Any]:
+    """The metrics record of a run (AGC style): accounting, throughput, I/O, versions.
+
+    ``retried``: failed chunk attempts that were retried (None: not known for the executor);
+    ``last_errors``: per file skipped after retries, its attempts and last error (one line).
+    """
     import awkward
     import coffea
     import numba
@@ -393,15 +444,18 @@ def _metrics(config: AnalysisConfig, fileset: dict[str, Any], files: dict[str, d
             skipped.append({"file": fname, "dataset": rec["dataset"], "entries_skipped": entries,
                             "reason": rec["error"]})
         elif entries is not None and done < entries:
+            last = (last_errors or {}).get(fname)
             skipped.append({"file": fname, "dataset": rec["dataset"],
                             "entries_skipped": entries - done,
-                            "reason": "chunks failed while reading (see log)"})
+                            "reason": f"chunks failed while reading {last}" if last
+                            else "chunks failed while reading (see log)"})
     columns = sorted({c.rsplit("-", 1)[0] for c in raw.get("columns", [])})
     return {
         "events_total": total,
         "events_processed": processed,
         "events_skipped": total - processed,
         "chunks": raw.get("chunks", 0),
+        "retries": retried,
         "seconds": round(seconds, 4),
         "events_per_second": round(processed / seconds, 1) if seconds > 0 else None,
         "process_seconds": round(float(raw.get("processtime", 0.0)), 4),

@@ -1,0 +1,231 @@
+"""`ewpolar run --retries`: transient read errors are retried a bounded number of times.
+
+A read error is simulated in-process (iterative executor) by patching the uproot source
+that ``uproot.open`` uses for local paths (``FSSpecSource`` in uproot 5.7): its
+``chunks`` method, which fetches the baskets, raises ``OSError`` for one chosen file.
+The failure is armed only while ``Runner.run`` processes chunks, so preprocessing
+(which reads the file too) is not disturbed. Opening a file reads its header with
+``chunk``, not ``chunks``, so the first basket read of a chunk attempt is the first
+patched call of that attempt, and a failing call ends the attempt.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import uproot
+import uproot.source.fsspec
+from click.testing import CliRunner
+from coffea import processor
+from coffea.nanoevents import NanoAODSchema
+
+from analysis.cli import main
+from analysis.config import default_config_path, load_config
+from analysis.errors import InputError
+from analysis.generator import generate
+from analysis.histio import read_histograms
+from analysis.runner import RunResult, load_fileset, run_analysis
+
+CHUNK = 300  # 1000-entry files -> 3 chunks per file
+REGIONS = ["signal"]
+SSWW_CFG = str(default_config_path("ssww"))
+MESSAGE = "simulated transient read error"
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("retry_samples")
+    return generate(load_config("ssww"), events=2000, seed=17, out=out, datasets=["ssww_LL", "wz"])
+
+
+@pytest.fixture(scope="module")
+def target(samples: Path) -> str:
+    """The file whose reads fail: the first file of the 'wz' dataset."""
+    return next(iter(load_fileset(samples)["wz"]["files"]))
+
+
+@pytest.fixture(scope="module")
+def target_chunks(samples: Path, target: str) -> int:
+    """Chunks of the failing file, as coffea's preprocessing splits it."""
+    runner = processor.Runner(executor=processor.IterativeExecutor(), chunksize=CHUNK,
+                              schema=NanoAODSchema)
+    n = sum(item.filename == target for item in runner.preprocess(load_fileset(samples)))
+    assert n >= 2, "the failing file has several chunks"
+    return n
+
+
+@pytest.fixture(scope="module")
+def reference(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> RunResult:
+    """An undisturbed run."""
+    out = tmp_path_factory.mktemp("reference")
+    res = run_analysis(load_config("ssww"), load_fileset(samples), regions=REGIONS, chunksize=CHUNK, out=out)
+    assert res.metrics["retries"] == 0
+    assert res.metrics["skipped_files"] == []
+    assert res.metrics["events_processed"] == res.metrics["events_total"] > 0
+    return res
+
+
+@dataclass
+class FlakyReads:
+    """Reads of ``path`` while chunks are processed: how many, and how many to fail."""
+
+    path: str
+    fail_first: int | None  # None: every read fails
+    attempts: int = 0  # patched calls for ``path`` while processing
+    failed: int = 0
+    armed: bool = False
+
+
+@pytest.fixture
+def flaky(monkeypatch: pytest.MonkeyPatch, target: str) -> FlakyReads:
+    state = FlakyReads(path=target, fail_first=0)
+    source = uproot.source.fsspec.FSSpecSource
+    # the source uproot.open uses for a local path (the patch would be void otherwise)
+    with uproot.open(target) as f:
+        assert isinstance(f.file.source, source)
+    original_chunks = source.chunks
+    original_run = processor.Runner.run
+
+    def chunks(self: Any, ranges: Any, notifications: Any) -> Any:
+        if state.armed and self._file_path == state.path:
+            state.attempts += 1
+            if state.fail_first is None or state.failed < state.fail_first:
+                state.failed += 1
+                raise OSError(MESSAGE)
+        return original_chunks(self, ranges, notifications)
+
+    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        state.armed = True  # after preprocessing: only chunk processing is disturbed
+        try:
+            return original_run(self, *args, **kwargs)
+        finally:
+            state.armed = False
+
+    monkeypatch.setattr(source, "chunks", chunks)
+    monkeypatch.setattr(processor.Runner, "run", run)
+    return state
+
+
+def _assert_same_histograms(a: Path, b: Path) -> None:
+    ha, hb = read_histograms(a), read_histograms(b)
+    assert ha.keys() == hb.keys()
+    assert ha, "histograms were written"
+    for key in ha:
+        np.testing.assert_array_equal(ha[key].values, hb[key].values, err_msg=str(key))
+        np.testing.assert_array_equal(ha[key].variances, hb[key].variances, err_msg=str(key))
+
+
+@pytest.mark.parametrize(("failures", "retries"), [(1, 1), (2, 3)])
+def test_transient_errors_are_retried(failures: int, retries: int, samples: Path, reference: RunResult,
+                                      flaky: FlakyReads, tmp_path: Path) -> None:
+    flaky.fail_first = failures
+    res = run_analysis(load_config("ssww"), load_fileset(samples), regions=REGIONS, chunksize=CHUNK,
+                       retries=retries, out=tmp_path / "out")
+    # the first `failures` reads of the file fail, each ending one attempt of the same chunk;
+    # the next attempt of that chunk succeeds
+    assert flaky.failed == failures
+    assert res.metrics["retries"] == failures
+    assert res.metrics["options"]["retries"] == retries
+    assert res.metrics["events_processed"] == res.metrics["events_total"] == reference.metrics["events_total"]
+    assert res.metrics["events_skipped"] == 0
+    assert res.metrics["skipped_files"] == []
+    assert res.metrics["chunks"] == reference.metrics["chunks"]
+    _assert_same_histograms(reference.out_dir / "histograms.root", tmp_path / "out" / "histograms.root")
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["retries"] == failures
+
+
+def test_more_failures_than_retries_is_a_bad_file(samples: Path, flaky: FlakyReads, target: str) -> None:
+    flaky.fail_first = 2
+    with pytest.raises(InputError) as err:
+        run_analysis(load_config("ssww"), load_fileset(samples), regions=REGIONS, chunksize=CHUNK, retries=1)
+    assert flaky.attempts == flaky.failed == 2  # one chunk, tried retries + 1 = 2 times
+    assert target in str(err.value)
+
+
+def test_persistent_error_stops_the_run_in_one_line(samples: Path, flaky: FlakyReads, target: str) -> None:
+    flaky.fail_first = None
+    retries = 2
+    with pytest.raises(InputError) as err:
+        run_analysis(load_config("ssww"), load_fileset(samples), regions=REGIONS, chunksize=CHUNK,
+                     retries=retries)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert msg.startswith(f"{target}: ")
+    assert MESSAGE in msg
+    assert "--skip-bad-files" in msg
+    # the run stops at the first chunk of the file that fails all its attempts
+    assert flaky.attempts == retries + 1
+
+
+def test_persistent_error_skips_the_file_after_bounded_attempts(samples: Path, reference: RunResult,
+                                                                flaky: FlakyReads, target: str,
+                                                                target_chunks: int, tmp_path: Path) -> None:
+    flaky.fail_first = None
+    retries = 2
+    res = run_analysis(load_config("ssww"), load_fileset(samples), regions=REGIONS, chunksize=CHUNK,
+                       retries=retries, skip_bad_files=True, out=tmp_path / "out")
+    m = res.metrics
+    # every chunk of the file: retries + 1 attempts, each ending at its first read
+    assert flaky.attempts == (retries + 1) * target_chunks
+    assert m["retries"] == retries * target_chunks
+    with uproot.open(target) as f:
+        entries = f["Events"].num_entries
+    assert m["events_total"] == reference.metrics["events_total"]
+    assert m["events_processed"] == m["events_total"] - entries
+    assert m["events_processed"] + m["events_skipped"] == m["events_total"]
+    assert [s["file"] for s in m["skipped_files"]] == [target]
+    skip = m["skipped_files"][0]
+    assert skip["dataset"] == "wz"
+    assert skip["entries_skipped"] == entries
+    reason = skip["reason"]
+    assert "\n" not in reason
+    assert len(reason) <= 400
+    assert reason.startswith("chunks failed while reading")
+    assert f"after {retries + 1} attempts" in reason
+    assert f"OSError: {MESSAGE}" in reason
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["skipped_files"] == m["skipped_files"]
+
+
+def test_zero_retries_means_one_attempt(samples: Path, flaky: FlakyReads, target_chunks: int) -> None:
+    flaky.fail_first = None
+    res = run_analysis(load_config("ssww"), load_fileset(samples), regions=REGIONS, chunksize=CHUNK,
+                       retries=0, skip_bad_files=True)
+    assert flaky.attempts == target_chunks
+    assert res.metrics["retries"] == 0
+    assert [s["file"] for s in res.metrics["skipped_files"]] == [flaky.path]
+
+
+def test_negative_retries_is_an_input_error(samples: Path) -> None:
+    with pytest.raises(InputError, match="--retries"):
+        run_analysis(load_config("ssww"), load_fileset(samples), regions=REGIONS, retries=-1)
+
+
+def test_cli_negative_retries_is_one_line(samples: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", "--config", SSWW_CFG, "--fileset", str(samples),
+                                       "--region", "signal", "--no-progress", "--retries", "-1",
+                                       "--out", str(out)])
+    assert result.exit_code == 2
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "--retries" in lines[0]
+    assert lines[0].startswith("ewpolar: error:")
+    assert not (out / "metrics.json").exists()
+
+
+def test_cli_retries_reaches_metrics(samples: Path, flaky: FlakyReads, tmp_path: Path) -> None:
+    flaky.fail_first = 2
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", "--config", SSWW_CFG, "--fileset", str(samples),
+                                       "--region", "signal", "--chunksize", str(CHUNK), "--no-progress",
+                                       "--retries", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["retries"] == 2
+    assert metrics["options"]["retries"] == 2
+    assert metrics["events_processed"] == metrics["events_total"]
