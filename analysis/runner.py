@@ -33,7 +33,7 @@ from analysis.histio import write_histograms
 from analysis.outputs import atomic_write_json, ensure_writable_dir
 
 __all__ = ["EXECUTORS", "RunResult", "build_processor", "condor_cluster", "load_fileset",
-           "run_analysis", "tls_security"]
+           "run_analysis", "tls_security", "worker_environ"]
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +141,27 @@ def tls_security(ca_file: str | None, cert: str | None, key: str | None) -> Any:
     return Security(tls_ca_file=ca_file, tls_client_cert=cert, tls_client_key=key, require_encryption=True)
 
 
+def worker_environ() -> dict[str, Any]:
+    """The environment a LocalCluster's nannies give their one-thread workers.
+
+    distributed sets ``MALLOC_TRIM_THRESHOLD_=65536`` for its workers, to hand freed
+    memory back to the system early. Setting it also switches off glibc's dynamic
+    mmap threshold, so every array above 128 kB is mapped, zeroed and unmapped
+    afresh: the processor, which allocates many per-chunk arrays of that size, runs
+    about 1.7 times slower. It is left out here, and ``MALLOC_ARENA_MAX=1`` keeps
+    the worker's one task thread in glibc's main arena, as in a plain process,
+    instead of a thread arena that is shrunk and regrown chunk after chunk (several
+    times the kernel time with two workers). Peak memory stays bounded by the chunk
+    size (``benchmarks/bench_memory.py``); distributed's thread limits are kept.
+    """
+    import dask
+
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
+    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    environ["MALLOC_ARENA_MAX"] = 1
+    return environ
+
+
 @contextmanager
 def _executor(name: str, workers: int, scheduler: str | None, progress: bool,
               retries: int, config: AnalysisConfig | None = None,
@@ -156,6 +177,7 @@ def _executor(name: str, workers: int, scheduler: str | None, progress: bool,
             yield processor.FuturesExecutor(pool=pool, workers=workers, status=progress,
                                             retries=retries)
     elif name == "dask":
+        import dask
         from distributed import Client, LocalCluster
 
         if scheduler:
@@ -165,8 +187,9 @@ def _executor(name: str, workers: int, scheduler: str | None, progress: bool,
                 raise InputError(f"--scheduler {scheduler}: cannot connect: {exc}") from None
             cluster = None
         else:
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=":0")
+            with dask.config.set({"distributed.nanny.pre-spawn-environ": worker_environ()}):
+                cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                       dashboard_address=":0")
             client = Client(cluster)
         try:
             yield processor.DaskExecutor(client=client, status=progress, retries=retries)
