@@ -163,6 +163,24 @@ def worker_environ() -> dict[str, Any]:
 
 
 @contextmanager
+def _quiet_unless(progress: bool) -> Iterator[None]:
+    """Silence coffea's progress bars unless ``progress``.
+
+    coffea's executors draw their bars on ``coffea.util.coffea_console`` even with
+    ``status=False`` (the flag only reaches the task's fields), so the console is
+    made quiet for the run instead.
+    """
+    from coffea.util import coffea_console
+
+    before = coffea_console.quiet
+    coffea_console.quiet = before or not progress
+    try:
+        yield
+    finally:
+        coffea_console.quiet = before
+
+
+@contextmanager
 def _executor(name: str, workers: int, scheduler: str | None, progress: bool,
               retries: int, config: AnalysisConfig | None = None,
               security: Any = None) -> Iterator[processor.executor.ExecutorBase]:
@@ -418,7 +436,8 @@ def run_analysis(
 
     tic = time.perf_counter()
     caught: list[warnings.WarningMessage] = []
-    with _executor(executor, workers, scheduler, progress, retries, config, security) as exe:
+    with _quiet_unless(progress), \
+            _executor(executor, workers, scheduler, progress, retries, config, security) as exe:
         runner = processor.Runner(
             executor=exe,
             chunksize=chunksize,

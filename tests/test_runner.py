@@ -140,6 +140,20 @@ def test_bulk_preload_gives_the_same_results(ssww_samples: Path, tmp_path: Path,
     assert bulk.metrics["columns_read"] == lazy.metrics["columns_read"]
 
 
+@pytest.mark.parametrize("progress", [False, True])
+def test_progress_bars_only_when_asked(progress: bool, ssww_samples: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from coffea.util import coffea_console
+
+    capsys.readouterr()
+    with coffea_console.capture() as captured:
+        run_analysis(load_config("ssww"), load_fileset(ssww_samples), regions=["signal"],
+                     chunksize=CHUNK, maxchunks=1, progress=progress)
+    printed = captured.get() + "".join(capsys.readouterr())
+    assert ("Processing" in printed) is progress
+    assert not coffea_console.quiet  # the console is given back as it was
+
+
 def _corrupt_files(fileset_path: Path, tmp_path: Path) -> tuple[Path, Path]:
     fileset = json.loads(fileset_path.read_text())
     ds = next(iter(fileset))
