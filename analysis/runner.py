@@ -386,7 +386,7 @@ def run_analysis(
     skip_bad_files: bool = False,
     checkpoint: str | Path | None = None,
     retries: int = 1,
-    preload: bool = True,
+    preload: bool | None = None,
     progress: bool = False,
     security: Any = None,
     out: str | Path | None = None,
@@ -412,7 +412,9 @@ def run_analysis(
             their own processes) and None otherwise.
         preload: read the branches of most chunks in one bulk read (those the first
             chunk of each sample kind read; see :func:`_run_chunks`) rather than one
-            lazy read per branch. The results are the same either way.
+            lazy read per branch. The results are the same either way. None (default):
+            for the iterative executor only; with parallel workers the first chunks
+            would run while the other workers wait, which costs more than it saves.
         progress: show a progress bar.
         out: output folder for histograms.root, cutflow.json, metrics.json.
 
@@ -466,7 +468,8 @@ def run_analysis(
         try:
             with warnings.catch_warnings(record=True) as more:
                 warnings.simplefilter("always")
-                wrapped = _run_chunks(runner, chunks, proc, preload)
+                bulk = executor == "iterative" if preload is None else preload
+                wrapped = _run_chunks(runner, chunks, proc, bulk)
             caught += more
             retried, last_errors = _retry_report(more)
         except Exception as exc:
