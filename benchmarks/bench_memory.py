@@ -1,9 +1,11 @@
 """Peak resident memory of a run: bounded by the chunk size, not by the dataset size.
 
 Runs the ssWW analysis (iterative executor, default chunk size) in a fresh process
-over N1 and N2 events (default 1M and 10M) and reports each run's peak RSS. The
-larger input reuses the same generated files through symbolic links, so both runs
-read identical events; only the amount of data differs.
+over N1 and N2 events (default 1M and 10M) and reports each run's peak RSS; then
+the same on a dask LocalCluster with 2 workers (the environment ``ewpolar run``
+gives its workers), reporting the largest peak RSS of a worker. The larger input
+reuses the same generated files through symbolic links, so both runs read
+identical events; only the amount of data differs.
 
     python benchmarks/bench_memory.py [--events 1000000] [--factor 10] [--json out.json]
 """
@@ -27,6 +29,28 @@ print(json.dumps({"events": res.metrics["events_processed"], "peak_rss_mib": pea
                   "seconds": res.metrics["seconds"]}))
 """
 
+CHILD_DASK = """
+import json, sys
+import dask
+from distributed import Client, LocalCluster
+from analysis.config import load_config
+from analysis.runner import load_fileset, run_analysis, worker_environ
+
+def peak():
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+if __name__ == "__main__":
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": worker_environ()}), \\
+            LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster, \\
+            Client(cluster) as client:
+        res = run_analysis(load_config("ssww"), load_fileset(sys.argv[1]), executor="dask",
+                           scheduler=cluster.scheduler_address, chunksize=int(sys.argv[2]))
+        peak_kib = max(client.run(peak).values())
+    print(json.dumps({"events": res.metrics["events_processed"], "peak_rss_mib": peak_kib / 1024,
+                      "seconds": res.metrics["seconds"]}))
+"""
+
 
 def _replicated_fileset(fileset: dict, factor: int, folder: Path) -> Path:
     out = {}
@@ -47,9 +71,12 @@ def _replicated_fileset(fileset: dict, factor: int, folder: Path) -> Path:
     return path
 
 
-def _measure(fileset: Path, chunksize: int) -> dict:
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(fileset), str(chunksize)],
-                          capture_output=True, text=True, check=True)
+def _measure(fileset: Path, chunksize: int, child: str = CHILD) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "child.py"  # a file: dask's spawned workers import __main__
+        script.write_text(child)
+        proc = subprocess.run([sys.executable, str(script), str(fileset), str(chunksize)],
+                              capture_output=True, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -74,8 +101,11 @@ def main() -> None:
         fileset = json.loads(fileset_path.read_text())
         links = Path(tmp) / "links"
         links.mkdir()
+        large_path = _replicated_fileset(fileset, args.factor, links)
         small = _measure(fileset_path, args.chunksize)
-        large = _measure(_replicated_fileset(fileset, args.factor, links), args.chunksize)
+        large = _measure(large_path, args.chunksize)
+        small_dask = _measure(fileset_path, args.chunksize, CHILD_DASK)
+        large_dask = _measure(large_path, args.chunksize, CHILD_DASK)
     rows = {
         "chunksize": args.chunksize,
         "small_events": small["events"],
@@ -84,6 +114,10 @@ def main() -> None:
         "large_peak_rss_mib": round(large["peak_rss_mib"], 1),
         "peak_rss_ratio_large_over_small": round(large["peak_rss_mib"] / small["peak_rss_mib"], 3),
         "large_events_per_s": round(large["events"] / large["seconds"]),
+        "dask_worker_small_peak_rss_mib": round(small_dask["peak_rss_mib"], 1),
+        "dask_worker_large_peak_rss_mib": round(large_dask["peak_rss_mib"], 1),
+        "dask_worker_peak_rss_ratio_large_over_small": round(
+            large_dask["peak_rss_mib"] / small_dask["peak_rss_mib"], 3),
     }
     print("| quantity | value |\n|---|---|")
     for k, v in rows.items():
