@@ -33,7 +33,7 @@ from analysis.histio import write_histograms
 from analysis.outputs import atomic_write_json, ensure_writable_dir
 
 __all__ = ["EXECUTORS", "RunResult", "build_processor", "condor_cluster", "load_fileset",
-           "run_analysis", "tls_security", "worker_environ"]
+           "local_cluster", "run_analysis", "tls_security", "worker_environ"]
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +162,20 @@ def worker_environ() -> dict[str, Any]:
     return environ
 
 
+def local_cluster(workers: int) -> Any:
+    """The dask LocalCluster of ``ewpolar run --executor dask --workers N``.
+
+    One thread per worker process, the environment of :func:`worker_environ`, and
+    the dashboard on a free port.
+    """
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": worker_environ()}):
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                            dashboard_address=":0")
+
+
 @contextmanager
 def _quiet_unless(progress: bool) -> Iterator[None]:
     """Silence coffea's progress bars unless ``progress``.
@@ -195,8 +209,7 @@ def _executor(name: str, workers: int, scheduler: str | None, progress: bool,
             yield processor.FuturesExecutor(pool=pool, workers=workers, status=progress,
                                             retries=retries)
     elif name == "dask":
-        import dask
-        from distributed import Client, LocalCluster
+        from distributed import Client
 
         if scheduler:
             try:
@@ -205,9 +218,7 @@ def _executor(name: str, workers: int, scheduler: str | None, progress: bool,
                 raise InputError(f"--scheduler {scheduler}: cannot connect: {exc}") from None
             cluster = None
         else:
-            with dask.config.set({"distributed.nanny.pre-spawn-environ": worker_environ()}):
-                cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                       dashboard_address=":0")
+            cluster = local_cluster(workers)
             client = Client(cluster)
         try:
             yield processor.DaskExecutor(client=client, status=progress, retries=retries)

@@ -31,19 +31,16 @@ print(json.dumps({"events": res.metrics["events_processed"], "peak_rss_mib": pea
 
 CHILD_DASK = """
 import json, sys
-import dask
-from distributed import Client, LocalCluster
+from distributed import Client
 from analysis.config import load_config
-from analysis.runner import load_fileset, run_analysis, worker_environ
+from analysis.runner import load_fileset, local_cluster, run_analysis
 
 def peak():
     import resource
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 if __name__ == "__main__":
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": worker_environ()}), \\
-            LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster, \\
-            Client(cluster) as client:
+    with local_cluster(2) as cluster, Client(cluster) as client:
         res = run_analysis(load_config("ssww"), load_fileset(sys.argv[1]), executor="dask",
                            scheduler=cluster.scheduler_address, chunksize=int(sys.argv[2]))
         peak_kib = max(client.run(peak).values())

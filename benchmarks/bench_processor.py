@@ -33,7 +33,7 @@ import uproot
 
 from analysis.config import load_config
 from analysis.generator import generate
-from analysis.runner import load_fileset, run_analysis, worker_environ
+from analysis.runner import load_fileset, local_cluster, run_analysis
 
 
 def _read_time(fileset: dict, branches: list[str], chunksize: int) -> tuple[float, int]:
@@ -58,12 +58,7 @@ def _best(repeat: int, fn) -> float:
 
 def _prestarted_dask(cfg, fileset, workers: int, chunksize: int, repeat: int) -> float:
     """Seconds of a run on a LocalCluster that is already up and warm (imports, kernels)."""
-    import dask
-    from distributed import LocalCluster
-
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": worker_environ()}), \
-            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                         dashboard_address=":0") as cluster:
+    with local_cluster(workers) as cluster:
         address = cluster.scheduler_address
         run_analysis(cfg, fileset, executor="dask", scheduler=address, chunksize=chunksize,
                      maxchunks=1)

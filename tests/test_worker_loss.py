@@ -1,4 +1,9 @@
-"""A dask worker killed while tasks run: its tasks are recomputed and the result is unchanged."""
+"""A dask worker killed while tasks run: its tasks are recomputed and the result is unchanged.
+
+The cluster is the one ``ewpolar run --executor dask`` starts (:func:`local_cluster`);
+its workers, and the one the nanny starts in place of the killed one, run with the
+environment of :func:`worker_environ`.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ import pytest
 from analysis.config import load_config
 from analysis.generator import generate
 from analysis.histio import read_histograms
-from analysis.runner import load_fileset, run_analysis
+from analysis.runner import load_fileset, local_cluster, run_analysis
 
 
 @pytest.mark.slow
@@ -25,9 +30,12 @@ def test_killed_worker_gives_identical_histograms(tmp_path: Path) -> None:
                                     datasets=["ssww_LL", "ssww_TT", "wz"]))
     ref = run_analysis(cfg, fileset, regions=["signal"], chunksize=250, out=tmp_path / "ref")
 
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0") as cluster, \
-            distributed.Client(cluster) as client:
+    def malloc_environ() -> tuple[str | None, str | None]:
+        return os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("MALLOC_ARENA_MAX")
+
+    with local_cluster(2) as cluster, distributed.Client(cluster) as client:
+        # no trim threshold (it disables glibc's dynamic mmap threshold), one arena
+        assert set(client.run(malloc_environ).values()) == {(None, "1")}
         killed: dict[str, int] = {}
 
         def kill_when_busy() -> None:
@@ -49,7 +57,12 @@ def test_killed_worker_gives_identical_histograms(tmp_path: Path) -> None:
         res = run_analysis(cfg, fileset, regions=["signal"], executor="dask", chunksize=250,
                            scheduler=cluster.scheduler_address, out=tmp_path / "dask")
         killer.join()
+        client.wait_for_workers(2, timeout=60)
+        restarted = client.run(malloc_environ)
     assert killed, "no moment with tasks in flight was found"
+    # both workers, the nanny's replacement of the killed one too, keep the environment
+    assert len(restarted) == 2
+    assert set(restarted.values()) == {(None, "1")}
     assert res.metrics["events_processed"] == ref.metrics["events_processed"] == res.metrics["events_total"]
     a = read_histograms(tmp_path / "ref" / "histograms.root")
     b = read_histograms(tmp_path / "dask" / "histograms.root")
