@@ -356,32 +356,20 @@ def _retry_report(caught: list[warnings.WarningMessage]) -> tuple[int, dict[str,
 
 def _run_chunks(runner: processor.Runner, chunks: list[Any], proc: processor.ProcessorABC,
                 preload: bool) -> dict[str, Any]:
-    """``runner.run`` over ``chunks``; with ``preload``, the later chunks read in bulk.
+    """``runner.run`` over ``chunks``; with ``preload``, each chunk reads its branches in bulk.
 
-    With ``preload``, the first chunk of each sample kind (signal, background, data:
-    they read different branches, e.g. no weights for data) runs first, with lazy
-    reads; coffea's access log of those chunks names the branches the processor
-    reads. Every other chunk gets them as coffea's ``preload``: it reads them in one
-    bulk ``tree.arrays`` call, as ``uproot.iterate`` does, instead of one lazy read
-    per branch. A branch a file lacks is not asked for, and one the first chunks did
-    not need is still read lazily where a chunk needs it, so preloading changes the
-    speed, never the results. The two parts are accumulated with coffea's
-    ``accumulate`` (histograms and counts add, processed chunks unite).
+    The branches are those the processor declares (``proc.columns()``; see
+    :meth:`processors.common.AnalysisProcessor.columns`), given to every work item
+    as coffea's ``preload``: a chunk reads them in one ``tree.arrays`` call, as
+    ``uproot.iterate`` does, instead of one lazy read per branch. A branch a file
+    lacks is not asked for, and one the processor reads without declaring it is
+    still read lazily, so preloading changes the speed, never the results.
     """
-    if not preload:
-        return runner.run(chunks, proc)
-    first: dict[str, Any] = {}
-    for item in chunks:
-        first.setdefault(str((item.usermeta or {}).get("kind")), item)
-    head = list(first.values())
-    rest = [item for item in chunks if item not in head]
-    wrapped = runner.run(head, proc)
-    if not rest:
-        return wrapped
-    columns = frozenset(c.rsplit("-", 1)[0] for c in wrapped.get("metrics", {}).get("columns", []))
-    if columns:
-        rest = [dataclasses.replace(item, preload=columns) for item in rest]
-    return processor.accumulate([wrapped, runner.run(rest, proc)])
+    columns = getattr(proc, "columns", None)
+    if preload and columns is not None:
+        wanted = frozenset(columns())
+        chunks = [dataclasses.replace(item, preload=wanted) for item in chunks]
+    return runner.run(chunks, proc)
 
 
 def run_analysis(
@@ -397,7 +385,7 @@ def run_analysis(
     skip_bad_files: bool = False,
     checkpoint: str | Path | None = None,
     retries: int = 1,
-    preload: bool | None = None,
+    preload: bool = True,
     progress: bool = False,
     security: Any = None,
     out: str | Path | None = None,
@@ -421,11 +409,9 @@ def run_analysis(
             ``metrics["retries"]`` counts the failed attempts that were retried; it is
             known for the iterative executor only (futures and dask workers retry in
             their own processes) and None otherwise.
-        preload: read the branches of most chunks in one bulk read (those the first
-            chunk of each sample kind read; see :func:`_run_chunks`) rather than one
-            lazy read per branch. The results are the same either way. None (default):
-            for the iterative executor only; with parallel workers the first chunks
-            would run while the other workers wait, which costs more than it saves.
+        preload: read each chunk's branches in one bulk read (those the processor
+            declares; see :func:`_run_chunks`) rather than one lazy read per branch.
+            The results are the same either way.
         progress: show a progress bar.
         out: output folder for histograms.root, cutflow.json, metrics.json.
 
@@ -479,8 +465,7 @@ def run_analysis(
         try:
             with warnings.catch_warnings(record=True) as more:
                 warnings.simplefilter("always")
-                bulk = executor == "iterative" if preload is None else preload
-                wrapped = _run_chunks(runner, chunks, proc, bulk)
+                wrapped = _run_chunks(runner, chunks, proc, preload)
             caught += more
             retried, last_errors = _retry_report(more)
         except Exception as exc:

@@ -94,7 +94,13 @@ from analysis.config import AnalysisConfig, Region, load_config
 from analysis.errors import ConfigError, InputError, MissingBranchesError
 from analysis.inference import Classifier, ModelCard
 from selections.cutflow import cutflow_from_masks
-from selections.objects import JES_VARIATIONS, build_objects, flat_parts, has_jes_variations
+from selections.objects import (
+    JES_VARIATIONS,
+    build_objects,
+    flat_parts,
+    has_jes_variations,
+    object_branches,
+)
 from selections.regions import (
     cumulative_masks,
     lepton_preselection,
@@ -504,6 +510,31 @@ class AnalysisProcessor(processor.ProcessorABC):
             "dy_jj": lambda c: c.variables.dy_jj,
             "mbb": lambda c: c.variables.mbb,
         }
+
+    def columns(self) -> frozenset[str]:
+        """Branches :meth:`process` may read, for the runner to preload in bulk.
+
+        The objects' branches (and the JES-shifted ones with a ``jes``
+        systematic), ``genWeight``, the LHE weights the systematics use,
+        ``event`` with classifiers, and what :meth:`extra_columns` adds. A
+        file that lacks one of them is fine (it is not asked for); one that
+        :meth:`process` reads without it being listed is read lazily. The
+        results do not depend on this list, only the speed: a test checks it
+        against coffea's access log of a lazy run.
+        """
+        kinds = {s.kind for s in self.config.systematics.values()}
+        names = set(object_branches(jes="jes" in kinds)) | {"genWeight"}
+        if "scale" in kinds:
+            names.add("LHEScaleWeight")
+        if "pdf" in kinds:
+            names.add("LHEPdfWeight")
+        if self._classifiers:
+            names.add("event")
+        return frozenset(names | self.extra_columns())
+
+    def extra_columns(self) -> frozenset[str]:
+        """Branches a channel reads besides those of :meth:`columns` (none by default)."""
+        return frozenset()
 
     #: observables that do not change with the JES variation (computed once per chunk)
     jes_independent: ClassVar[frozenset[str]] = frozenset()

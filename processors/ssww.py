@@ -133,6 +133,14 @@ class SSWWProcessor(AnalysisProcessor):
     score_templates = True
     jes_independent = frozenset({"cos_theta_star_truth"})
 
+    def extra_columns(self) -> frozenset[str]:
+        """The generator record, when cos θ* at truth level is histogrammed or a classifier input."""
+        used = {key for spec in self.hist_specs() for key in spec.axes} | set(self.classifier_inputs)
+        if "cos_theta_star_truth" not in used:
+            return frozenset()
+        fields = ("pt", "eta", "phi", "mass", "pdgId", "genPartIdxMother")
+        return frozenset({"nGenPart", *(f"GenPart_{f}" for f in fields)})
+
     def feature_functions(self) -> dict[str, Callable[[FeatureContext], np.ndarray]]:
         return {
             **super().feature_functions(),

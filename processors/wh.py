@@ -73,6 +73,10 @@ class WHProcessor(AnalysisProcessor):
 
     channel = "wh"
 
+    def extra_columns(self) -> frozenset[str]:
+        """The CP weights of the WH signal."""
+        return frozenset(f"CPWeight_{field}" for field in CP_CATEGORIES.values())
+
     def hist_specs(self) -> list[HistSpec]:
         keys = list(self.config.histograms)
         specs = []

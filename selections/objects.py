@@ -53,11 +53,13 @@ from analysis.config import JetCuts, LeptonCuts, ObjectSelection
 
 __all__ = [
     "JES_VARIATIONS",
+    "OBJECT_BRANCHES",
     "FlatCollection",
     "Objects",
     "build_objects",
     "flat_parts",
     "has_jes_variations",
+    "object_branches",
     "select_electrons",
     "select_jets",
     "select_leptons",
@@ -68,6 +70,30 @@ log = logging.getLogger(__name__)
 
 #: shape variations of the jet energy scale and the branch suffix they read
 JES_VARIATIONS = {"jes_up": "jesTotalUp", "jes_down": "jesTotalDown"}
+
+#: the branches of each collection that the object selection reads (where present)
+OBJECT_BRANCHES = {
+    "Electron": ("pt", "eta", "phi", "mass", "charge", "cutBased", "pfRelIso03_all"),
+    "Muon": ("pt", "eta", "phi", "mass", "charge", "tightId", "pfRelIso04_all"),
+    "Jet": ("pt", "eta", "phi", "mass", "jetId", "btagDeepFlavB"),
+}
+
+
+def object_branches(jes: bool = True) -> frozenset[str]:
+    """Branch names :func:`build_objects` and the JES variations may read.
+
+    The collections' fields of :data:`OBJECT_BRANCHES` with their counters, MET,
+    and with ``jes`` the shifted jet and MET branches of :data:`JES_VARIATIONS`.
+    """
+    names = {"MET_pt", "MET_phi"}
+    for collection, fields in OBJECT_BRANCHES.items():
+        names.add(f"n{collection}")
+        names.update(f"{collection}_{f}" for f in fields)
+    if jes:
+        for tag in JES_VARIATIONS.values():
+            names.update({f"Jet_pt_{tag}", f"Jet_mass_{tag}", f"MET_pt_{tag}", f"MET_phi_{tag}"})
+    return frozenset(names)
+
 
 _LEPTON_FIELDS = ("pt", "eta", "phi", "mass", "charge", "pdgId")
 _JET_FIELDS = ("pt", "eta", "phi", "mass", "btag")

@@ -112,12 +112,17 @@ def test_reading_is_lazy(ssww_samples: Path, tmp_path: Path) -> None:
     assert not {"Muon_genPartIdx", "Electron_genPartIdx", "Jet_hadronFlavour"} & columns
 
 
-def test_bulk_preload_gives_the_same_results(ssww_samples: Path, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("channel", ["ssww", "wh"])
+def test_bulk_preload_reads_the_declared_branches_with_the_same_results(
+        channel: str, ssww_samples: Path, wh_samples: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     from coffea.nanoevents import NanoEventsFactory
 
-    cfg = load_config("ssww")
-    fileset = load_fileset(ssww_samples)
+    from analysis.runner import build_processor
+
+    cfg = load_config(channel)
+    samples = ssww_samples if channel == "ssww" else wh_samples
+    fileset = load_fileset(samples)
     lazy = run_analysis(cfg, fileset, chunksize=CHUNK, preload=False, out=tmp_path / "lazy")
     preloads: list[frozenset[str] | None] = []
     from_root = NanoEventsFactory.from_root.__func__
@@ -127,16 +132,20 @@ def test_bulk_preload_gives_the_same_results(ssww_samples: Path, tmp_path: Path,
         return from_root(cls, *args, **kwargs)
 
     monkeypatch.setattr(NanoEventsFactory, "from_root", classmethod(spy))
-    bulk = run_analysis(cfg, fileset, chunksize=CHUNK, preload=True, out=tmp_path / "bulk")
+    bulk = run_analysis(cfg, fileset, chunksize=CHUNK, out=tmp_path / "bulk")
     _assert_same_histograms(tmp_path / "lazy" / "histograms.root", tmp_path / "bulk" / "histograms.root")
     _assert_same_cutflow(_cutflow(tmp_path / "lazy"), _cutflow(tmp_path / "bulk"))
     assert bulk.metrics["events_processed"] == lazy.metrics["events_processed"]
     assert bulk.metrics["chunks"] == lazy.metrics["chunks"] == len(preloads)
-    # the first chunk of each sample kind reads lazily; every other chunk preloads the
-    # branches those chunks read, and nothing more is read than without preloading
-    kinds = {entry["metadata"]["kind"] for entry in fileset.values()}
-    assert sum(p is None for p in preloads) == len(kinds)
-    assert {p for p in preloads if p is not None} == {frozenset(lazy.metrics["columns_read"])}
+    # every chunk preloads the processor's declared branches ...
+    declared = build_processor(cfg).columns()
+    assert set(preloads) == {declared}
+    # ... which are exactly those a lazy run reads, where the files have them
+    in_files = set()
+    for entry in fileset.values():
+        for fname in entry["files"]:
+            in_files |= set(uproot.open(fname)["Events"].keys())
+    assert declared & in_files == set(lazy.metrics["columns_read"])
     assert bulk.metrics["columns_read"] == lazy.metrics["columns_read"]
 
 
