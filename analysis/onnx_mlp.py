@@ -43,6 +43,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -327,33 +328,58 @@ def export_mlp(model: Any, path: str | Path, *, inputs: Sequence[str], outputs: 
     return card
 
 
+#: this process's sessions, one per model (sha256) and thread count
+_SESSIONS: dict[tuple[str, int], Any] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
 class OnnxModel:
     """A single-network ONNX model with its card, evaluated with onnxruntime.
 
-    Create with :func:`load_onnx_model`. The session is built on first use.
+    Create with :func:`load_onnx_model`. The model's bytes are read and checked
+    against the card's sha256 once, here; they pickle with the object, so a
+    worker elsewhere (a coffea processor with a DCTR weight, say) needs no access
+    to the file. Each process builds one session per model, on first use, and
+    shares it between all objects of that model, so unpickling a processor for
+    every chunk builds no new session.
 
     Attributes:
         path: the ``.onnx`` file.
         card: its :class:`MLPCard`.
     """
 
-    def __init__(self, path: str | Path, card: MLPCard, *, threads: int = 1) -> None:
+    def __init__(self, path: str | Path, card: MLPCard, *, threads: int = 1,
+                 blob: bytes | None = None) -> None:
         self.path = Path(path)
         self.card = card
         self.threads = int(threads)
-        self._session: Any = None
+        if blob is None:
+            try:
+                blob = self.path.read_bytes()
+            except OSError as err:
+                raise InputError(f"model {self.card.name!r}: cannot read {self.path}: "
+                                 f"{err.strerror or err}") from None
+        self.blob = bytes(blob)
+        self._check_sha()
 
     def __repr__(self) -> str:
         return f"OnnxModel({self.card.name!r}, kind={self.card.kind!r}, inputs={len(self.inputs)})"
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": str(self.path), "card": self.card, "threads": self.threads}
+        return {"path": str(self.path), "card": self.card, "threads": self.threads,
+                "blob": self.blob}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.path = Path(state["path"])
         self.card = state["card"]
         self.threads = int(state["threads"])
-        self._session = None
+        self.blob = state["blob"]
+
+    def _check_sha(self) -> None:
+        sha = hashlib.sha256(self.blob).hexdigest()
+        if sha != self.card.sha256:
+            raise InputError(f"model {self.card.name!r}: {self.path} does not match its card "
+                             f"(sha256 {sha[:12]}… ≠ card {self.card.sha256[:12]}…)")
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -366,29 +392,30 @@ class OnnxModel:
         return tuple(self.card.outputs)
 
     def session(self) -> Any:
-        """The onnxruntime session (created on first use, after checking the sha256)."""
-        if self._session is None:
-            try:
-                blob = self.path.read_bytes()
-            except OSError as err:
-                raise InputError(f"model {self.card.name!r}: cannot read {self.path}: "
-                                 f"{err.strerror or err}") from None
-            sha = hashlib.sha256(blob).hexdigest()
-            if sha != self.card.sha256:
-                raise InputError(f"model {self.card.name!r}: {self.path} does not match its card "
-                                 f"(sha256 {sha[:12]}… ≠ card {self.card.sha256[:12]}…)")
-            try:
-                session = _session(blob, self.threads)
-            except Exception as err:  # onnxruntime raises several unrelated types
-                text = " ".join(str(err).split())[:200]
-                raise InputError(f"model {self.card.name!r}: onnxruntime cannot load "
-                                 f"{self.path}: {text}") from None
-            names = [o.name for o in session.get_outputs()]
-            if set(names) != set(self.card.outputs):
-                raise InputError(f"model {self.card.name!r}: the graph has outputs {names}, "
-                                 f"the card lists {list(self.card.outputs)}")
-            self._session = session
-        return self._session
+        """This process's onnxruntime session of the model (built on first use).
+
+        The bytes are checked against the card's sha256 before the session is built.
+        """
+        key = (self.card.sha256, self.threads)
+        session = _SESSIONS.get(key)
+        if session is not None:
+            return session
+        with _SESSIONS_LOCK:
+            session = _SESSIONS.get(key)
+            if session is None:
+                self._check_sha()
+                try:
+                    session = _session(self.blob, self.threads)
+                except Exception as err:  # onnxruntime raises several unrelated types
+                    text = " ".join(str(err).split())[:200]
+                    raise InputError(f"model {self.card.name!r}: onnxruntime cannot load "
+                                     f"{self.path}: {text}") from None
+                names = [o.name for o in session.get_outputs()]
+                if set(names) != set(self.card.outputs):
+                    raise InputError(f"model {self.card.name!r}: the graph has outputs {names}, "
+                                     f"the card lists {list(self.card.outputs)}")
+                _SESSIONS[key] = session
+        return session
 
     def _matrix(self, features: Mapping[str, Any] | np.ndarray) -> np.ndarray:
         if isinstance(features, Mapping):
