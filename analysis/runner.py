@@ -33,7 +33,8 @@ from analysis.histio import write_histograms
 from analysis.outputs import atomic_write_json, ensure_writable_dir
 
 __all__ = ["EXECUTORS", "RunResult", "build_processor", "condor_cluster", "load_fileset",
-           "local_cluster", "run_analysis", "tls_security", "worker_environ"]
+           "local_cluster", "run_analysis", "tls_security", "uproot_options",
+           "worker_environ"]
 
 log = logging.getLogger(__name__)
 
@@ -354,8 +355,26 @@ def _retry_report(caught: list[warnings.WarningMessage]) -> tuple[int, dict[str,
     return retried, last
 
 
+#: uproot's source for local files: memory-mapped reads, no I/O thread
+LOCAL_HANDLER = uproot.source.file.MemmapSource
+
+
+def uproot_options(fileset: dict[str, Any]) -> dict[str, Any]:
+    """Options of every ``uproot.open`` of a run: memory-mapped reads when all files are local.
+
+    uproot's default source for a local path (fsspec) reads through an I/O thread,
+    and every read is a hand-over between the chunk's thread and that one. With
+    two dask workers busy on two cores those hand-overs made the chunks wait:
+    their wall time summed to 1.24–1.41 times that of one worker alone, against
+    1.04–1.18 with memory-mapped reads (benchmarks/README_processor.md). Remote
+    files (``root://``, ``https://`` ...) keep uproot's defaults.
+    """
+    local = all("://" not in fname for entry in fileset.values() for fname in entry["files"])
+    return {"handler": LOCAL_HANDLER} if local else {}
+
+
 def _run_chunks(runner: processor.Runner, chunks: list[Any], proc: processor.ProcessorABC,
-                preload: bool) -> dict[str, Any]:
+                preload: bool, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """``runner.run`` over ``chunks``; with ``preload``, each chunk reads its branches in bulk.
 
     The branches are those the processor declares (``proc.columns()``; see
@@ -369,7 +388,7 @@ def _run_chunks(runner: processor.Runner, chunks: list[Any], proc: processor.Pro
     if preload and columns is not None:
         wanted = frozenset(columns())
         chunks = [dataclasses.replace(item, preload=wanted) for item in chunks]
-    return runner.run(chunks, proc)
+    return runner.run(chunks, proc, uproot_options=dict(options or {}))
 
 
 def run_analysis(
@@ -449,7 +468,7 @@ def run_analysis(
         )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            chunks = list(runner.preprocess(fileset))
+            chunks = list(runner.preprocess(fileset, uproot_options=uproot_options(fileset)))
         files = _file_entries(fileset, runner)
         bad = {f: r for f, r in files.items() if "error" in r}
         if bad and not skip_bad_files:
@@ -465,7 +484,7 @@ def run_analysis(
         try:
             with warnings.catch_warnings(record=True) as more:
                 warnings.simplefilter("always")
-                wrapped = _run_chunks(runner, chunks, proc, preload)
+                wrapped = _run_chunks(runner, chunks, proc, preload, uproot_options(fileset))
             caught += more
             retried, last_errors = _retry_report(more)
         except Exception as exc:

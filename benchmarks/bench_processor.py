@@ -33,7 +33,7 @@ import uproot
 
 from analysis.config import load_config
 from analysis.generator import generate
-from analysis.runner import load_fileset, local_cluster, run_analysis
+from analysis.runner import load_fileset, local_cluster, run_analysis, uproot_options
 
 
 def _read_time(fileset: dict, branches: list[str], chunksize: int) -> tuple[float, int]:
@@ -41,7 +41,9 @@ def _read_time(fileset: dict, branches: list[str], chunksize: int) -> tuple[floa
     n = 0
     for entry in fileset.values():
         files = dict(entry["files"])
-        for arrays in uproot.iterate(files, branches, step_size=chunksize, library="ak"):
+        # the same uproot source as the runner's (memory-mapped for local files)
+        for arrays in uproot.iterate(files, branches, step_size=chunksize, library="ak",
+                                     **uproot_options(fileset)):
             n += len(arrays)
     return time.perf_counter() - tic, n
 

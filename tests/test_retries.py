@@ -1,8 +1,9 @@
 """`ewpolar run --retries`: transient read errors are retried a bounded number of times.
 
 A read error is simulated in-process (iterative executor) by patching the uproot source
-that ``uproot.open`` uses for local paths (``FSSpecSource`` in uproot 5.7): its
-``chunks`` method, which fetches the baskets, raises ``OSError`` for one chosen file.
+that the runner's ``uproot.open`` uses for local paths (``LOCAL_HANDLER``, uproot's
+``MemmapSource``): its ``chunks`` method, which fetches the baskets, raises
+``OSError`` for one chosen file.
 The failure is armed only while ``Runner.run`` processes chunks, so preprocessing
 (which reads the file too) is not disturbed. Opening a file reads its header with
 ``chunk``, not ``chunks``, so the first basket read of a chunk attempt is the first
@@ -19,7 +20,6 @@ from typing import Any
 import numpy as np
 import pytest
 import uproot
-import uproot.source.fsspec
 from click.testing import CliRunner
 from coffea import processor
 from coffea.nanoevents import NanoAODSchema
@@ -29,7 +29,7 @@ from analysis.config import default_config_path, load_config
 from analysis.errors import InputError
 from analysis.generator import generate
 from analysis.histio import read_histograms
-from analysis.runner import RunResult, load_fileset, run_analysis
+from analysis.runner import LOCAL_HANDLER, RunResult, load_fileset, run_analysis, uproot_options
 
 CHUNK = 300  # 1000-entry files -> 3 chunks per file
 REGIONS = ["signal"]
@@ -84,9 +84,9 @@ class FlakyReads:
 @pytest.fixture
 def flaky(monkeypatch: pytest.MonkeyPatch, target: str) -> FlakyReads:
     state = FlakyReads(path=target, fail_first=0)
-    source = uproot.source.fsspec.FSSpecSource
-    # the source uproot.open uses for a local path (the patch would be void otherwise)
-    with uproot.open(target) as f:
+    source = LOCAL_HANDLER
+    # the source the runner's uproot.open uses for a local path (the patch would be void otherwise)
+    with uproot.open(target, **uproot_options({"ds": {"files": {target: "Events"}}})) as f:
         assert isinstance(f.file.source, source)
     original_chunks = source.chunks
     original_run = processor.Runner.run
