@@ -25,7 +25,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,9 +38,11 @@ __all__ = [
     "CARD_FORMAT",
     "Classifier",
     "ModelCard",
+    "check_sha256",
     "clear_session_cache",
     "load_classifier",
     "sha256_file",
+    "shared_session",
 ]
 
 log = logging.getLogger(__name__)
@@ -52,8 +54,34 @@ EVENT_INPUT = "event"
 PROBABILITY_OUTPUT = "probability"
 DEFAULT_CHUNK_SIZE = 100_000
 
-_SESSIONS: dict[tuple[str, int, int], Any] = {}
+#: this process's onnxruntime sessions, shared by every model object of the same bytes
+_SESSIONS: dict[tuple[Any, ...], Any] = {}
 _SESSIONS_LOCK = threading.Lock()
+
+
+def shared_session(key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+    """This process's session for ``key`` (model sha256 and settings), built once by ``build``.
+
+    Model objects unpickled for every chunk (coffea sends the processor with each
+    work item) find the session their first copy built; it is never pickled.
+    """
+    session = _SESSIONS.get(key)
+    if session is None:
+        with _SESSIONS_LOCK:
+            session = _SESSIONS.get(key)
+            if session is None:
+                session = _SESSIONS[key] = build()
+    return session
+
+
+def check_sha256(blob: bytes, expected: str, name: str, path: str | Path) -> None:
+    """Raise InputError (one line) unless the model bytes have the card's sha256."""
+    sha = hashlib.sha256(blob).hexdigest()
+    if sha != expected:
+        raise InputError(
+            f"model {name!r}: {path} does not match its model card "
+            f"(sha256 {sha[:12]}… ≠ card {expected[:12]}…); re-export or restore the file"
+        )
 
 
 def sha256_file(path: str | Path) -> str:
@@ -191,17 +219,8 @@ def _read_model(path: Path, card: ModelCard) -> bytes:
         raise InputError(f"model {card.name!r}: file not found: {path}") from None
     except OSError as err:
         raise InputError(f"model {card.name!r}: cannot read {path}: {err}") from None
-    _check_sha(blob, path, card)
+    check_sha256(blob, card.sha256, card.name, path)
     return blob
-
-
-def _check_sha(blob: bytes, path: Path, card: ModelCard) -> None:
-    sha = hashlib.sha256(blob).hexdigest()
-    if sha != card.sha256:
-        raise InputError(
-            f"model {card.name!r}: {path} does not match its model card "
-            f"(sha256 {sha[:12]}… ≠ card {card.sha256[:12]}…); re-export or restore the file"
-        )
 
 
 def _create_session(
@@ -213,7 +232,7 @@ def _create_session(
     """
     import onnxruntime as ort
 
-    _check_sha(blob, path, card)
+    check_sha256(blob, card.sha256, card.name, path)
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = inter_op_threads
@@ -309,19 +328,10 @@ class Classifier:
 
     def session(self) -> Any:
         """This process's onnxruntime session for the model (created on first use)."""
-        key = (self.card.sha256, self.intra_op_threads, self.inter_op_threads)
-        session = _SESSIONS.get(key)
-        if session is None:
-            with _SESSIONS_LOCK:
-                session = _SESSIONS.get(key)
-                if session is None:
-                    session = _create_session(
-                        self.path, self.card, self.intra_op_threads, self.inter_op_threads,
-                        blob=self.blob,
-                    )
-                    _SESSIONS[key] = session
-                    log.debug("onnxruntime session for %s created", self.path)
-        return session
+        return shared_session(
+            ("classifier", self.card.sha256, self.intra_op_threads, self.inter_op_threads),
+            lambda: _create_session(self.path, self.card, self.intra_op_threads,
+                                    self.inter_op_threads, blob=self.blob))
 
     def _feature_matrix(self, features: Mapping[str, Any] | np.ndarray) -> np.ndarray:
         if isinstance(features, Mapping):

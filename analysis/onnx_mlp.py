@@ -43,7 +43,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +52,7 @@ import numpy as np
 
 import analysis
 from analysis.errors import InputError
+from analysis.inference import check_sha256, shared_session
 
 if TYPE_CHECKING:
     import onnx
@@ -328,11 +328,6 @@ def export_mlp(model: Any, path: str | Path, *, inputs: Sequence[str], outputs: 
     return card
 
 
-#: this process's sessions, one per model (sha256) and thread count
-_SESSIONS: dict[tuple[str, int], Any] = {}
-_SESSIONS_LOCK = threading.Lock()
-
-
 class OnnxModel:
     """A single-network ONNX model with its card, evaluated with onnxruntime.
 
@@ -360,7 +355,7 @@ class OnnxModel:
                 raise InputError(f"model {self.card.name!r}: cannot read {self.path}: "
                                  f"{err.strerror or err}") from None
         self.blob = bytes(blob)
-        self._check_sha()
+        check_sha256(self.blob, card.sha256, card.name, self.path)
 
     def __repr__(self) -> str:
         return f"OnnxModel({self.card.name!r}, kind={self.card.kind!r}, inputs={len(self.inputs)})"
@@ -374,12 +369,6 @@ class OnnxModel:
         self.card = state["card"]
         self.threads = int(state["threads"])
         self.blob = state["blob"]
-
-    def _check_sha(self) -> None:
-        sha = hashlib.sha256(self.blob).hexdigest()
-        if sha != self.card.sha256:
-            raise InputError(f"model {self.card.name!r}: {self.path} does not match its card "
-                             f"(sha256 {sha[:12]}… ≠ card {self.card.sha256[:12]}…)")
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -396,25 +385,20 @@ class OnnxModel:
 
         The bytes are checked against the card's sha256 before the session is built.
         """
-        key = (self.card.sha256, self.threads)
-        session = _SESSIONS.get(key)
-        if session is not None:
-            return session
-        with _SESSIONS_LOCK:
-            session = _SESSIONS.get(key)
-            if session is None:
-                self._check_sha()
-                try:
-                    session = _session(self.blob, self.threads)
-                except Exception as err:  # onnxruntime raises several unrelated types
-                    text = " ".join(str(err).split())[:200]
-                    raise InputError(f"model {self.card.name!r}: onnxruntime cannot load "
-                                     f"{self.path}: {text}") from None
-                names = [o.name for o in session.get_outputs()]
-                if set(names) != set(self.card.outputs):
-                    raise InputError(f"model {self.card.name!r}: the graph has outputs {names}, "
-                                     f"the card lists {list(self.card.outputs)}")
-                _SESSIONS[key] = session
+        return shared_session(("mlp", self.card.sha256, self.threads), self._build_session)
+
+    def _build_session(self) -> Any:
+        check_sha256(self.blob, self.card.sha256, self.card.name, self.path)
+        try:
+            session = _session(self.blob, self.threads)
+        except Exception as err:  # onnxruntime raises several unrelated types
+            text = " ".join(str(err).split())[:200]
+            raise InputError(f"model {self.card.name!r}: onnxruntime cannot load "
+                             f"{self.path}: {text}") from None
+        names = [o.name for o in session.get_outputs()]
+        if set(names) != set(self.card.outputs):
+            raise InputError(f"model {self.card.name!r}: the graph has outputs {names}, "
+                             f"the card lists {list(self.card.outputs)}")
         return session
 
     def _matrix(self, features: Mapping[str, Any] | np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uproot
 from coffea import processor
@@ -31,6 +31,9 @@ from analysis.config import AnalysisConfig, CondorSettings, config_hash
 from analysis.errors import InputError, MissingBranchesError
 from analysis.histio import write_histograms
 from analysis.outputs import atomic_write_json, ensure_writable_dir
+
+if TYPE_CHECKING:
+    from processors.common import AnalysisProcessor
 
 __all__ = ["EXECUTORS", "RunResult", "build_processor", "condor_cluster", "load_fileset",
            "local_cluster", "run_analysis", "tls_security", "uproot_options",
@@ -100,7 +103,7 @@ def load_fileset(path: str | Path) -> dict[str, Any]:
     return fileset
 
 
-def build_processor(config: AnalysisConfig, regions: list[str] | None = None) -> processor.ProcessorABC:
+def build_processor(config: AnalysisConfig, regions: list[str] | None = None) -> AnalysisProcessor:
     """The coffea processor of the config's channel, restricted to ``regions``."""
     if config.channel == "ssww":
         from processors.ssww import SSWWProcessor
@@ -366,15 +369,15 @@ def uproot_options(fileset: dict[str, Any]) -> dict[str, Any]:
     and every read is a hand-over between the chunk's thread and that one. With
     two dask workers busy on two cores those hand-overs made the chunks wait:
     their wall time summed to 1.24–1.41 times that of one worker alone, against
-    1.04–1.18 with memory-mapped reads (benchmarks/README_processor.md). Remote
+    1.04–1.22 with memory-mapped reads (benchmarks/README_processor.md). Remote
     files (``root://``, ``https://`` ...) keep uproot's defaults.
     """
     local = all("://" not in fname for entry in fileset.values() for fname in entry["files"])
     return {"handler": LOCAL_HANDLER} if local else {}
 
 
-def _run_chunks(runner: processor.Runner, chunks: list[Any], proc: processor.ProcessorABC,
-                preload: bool, options: dict[str, Any] | None = None) -> dict[str, Any]:
+def _run_chunks(runner: processor.Runner, chunks: list[Any], proc: AnalysisProcessor,
+                preload: bool, options: dict[str, Any]) -> dict[str, Any]:
     """``runner.run`` over ``chunks``; with ``preload``, each chunk reads its branches in bulk.
 
     The branches are those the processor declares (``proc.columns()``; see
@@ -384,11 +387,10 @@ def _run_chunks(runner: processor.Runner, chunks: list[Any], proc: processor.Pro
     lacks is not asked for, and one the processor reads without declaring it is
     still read lazily, so preloading changes the speed, never the results.
     """
-    columns = getattr(proc, "columns", None)
-    if preload and columns is not None:
-        wanted = frozenset(columns())
+    if preload:
+        wanted = frozenset(proc.columns())
         chunks = [dataclasses.replace(item, preload=wanted) for item in chunks]
-    return runner.run(chunks, proc, uproot_options=dict(options or {}))
+    return runner.run(chunks, proc, uproot_options=options)
 
 
 def run_analysis(
@@ -447,6 +449,7 @@ def run_analysis(
         raise InputError(f"--retries {retries}: must be 0 or more (attempts after a failed chunk)")
     out_dir = ensure_writable_dir(out) if out is not None else None
     proc = build_processor(config, regions)
+    open_options = uproot_options(fileset)
 
     checkpointer = None
     if checkpoint is not None:
@@ -468,7 +471,7 @@ def run_analysis(
         )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            chunks = list(runner.preprocess(fileset, uproot_options=uproot_options(fileset)))
+            chunks = list(runner.preprocess(fileset, uproot_options=open_options))
         files = _file_entries(fileset, runner)
         bad = {f: r for f, r in files.items() if "error" in r}
         if bad and not skip_bad_files:
@@ -484,7 +487,7 @@ def run_analysis(
         try:
             with warnings.catch_warnings(record=True) as more:
                 warnings.simplefilter("always")
-                wrapped = _run_chunks(runner, chunks, proc, preload, uproot_options(fileset))
+                wrapped = _run_chunks(runner, chunks, proc, preload, open_options)
             caught += more
             retried, last_errors = _retry_report(more)
         except Exception as exc:

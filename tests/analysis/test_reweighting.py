@@ -152,7 +152,7 @@ def test_onnx_export_agrees_with_torch(small_dctr, tmp_path) -> None:
 def test_loaded_reweighter_travels_with_its_model(small_dctr, tmp_path) -> None:
     import pickle
 
-    from analysis import onnx_mlp
+    from analysis import inference
 
     source, result = small_dctr
     path = result.reweighter.export(tmp_path / "dctr.onnx")
@@ -162,15 +162,15 @@ def test_loaded_reweighter_travels_with_its_model(small_dctr, tmp_path) -> None:
     assert len(payload) > path.stat().st_size  # the graph's bytes travel, not only the path
     # a worker without the file, unpickling the reweighter for every chunk, builds one session
     path.rename(tmp_path / "moved.onnx")
-    onnx_mlp._SESSIONS.clear()
+    inference.clear_session_cache()
     for _ in range(3):
         np.testing.assert_array_equal(pickle.loads(payload).weights(source), expected)
-    assert len(onnx_mlp._SESSIONS) == 1
+    assert len(inference._SESSIONS) == 1
     # bytes altered on the way are refused against the card's sha256
     broken = pickle.loads(payload)
     broken.onnx.blob = broken.onnx.blob[:-1] + bytes([broken.onnx.blob[-1] ^ 1])
-    onnx_mlp._SESSIONS.clear()
-    with pytest.raises(InputError, match="does not match its card"):
+    inference.clear_session_cache()
+    with pytest.raises(InputError, match="does not match its model card"):
         broken.weights(source)
 
 
