@@ -149,12 +149,17 @@ class ModelRef(_Strict):
 
 
 class Template(_Strict):
-    """A 2D score template: x and y are model names, binned uniformly on [0, 1]."""
+    """A 2D score template: x and y are model names, binned uniformly on [0, 1].
+
+    ``regions``: the regions the template is filled in (None: every region). The
+    events of the other regions are not scored for it.
+    """
 
     x: str
     y: str
     x_bins: Annotated[int, Field(ge=1, le=100)] = 4
     y_bins: Annotated[int, Field(ge=1, le=100)] = 4
+    regions: list[str] | None = None
 
 
 class Systematic(_Strict):
@@ -261,9 +266,18 @@ class AnalysisConfig(_Strict):
                 if ref not in self.models:
                     raise ValueError(f"templates.{name}.{ax}: unknown model '{ref}'"
                                      f" (models: {', '.join(self.models) or 'none'})")
+            for r in t.regions or []:
+                if r not in self.regions:
+                    raise ValueError(f"templates.{name}.regions: unknown region '{r}'"
+                                     f" (regions: {', '.join(self.regions)})")
         for name, f in self.fit.fits.items():
             if f.template not in self.templates:
                 raise ValueError(f"fit.fits.{name}.template: unknown template '{f.template}'")
+            filled = self.templates[f.template].regions
+            if filled is not None and "signal" not in filled:
+                raise ValueError(f"fit.fits.{name}.template: the fit uses template "
+                                 f"'{f.template}' in region 'signal', which its regions "
+                                 f"({', '.join(filled)}) leave out")
             for s in [*f.poi_samples, *f.floating_samples]:
                 if s not in self.samples:
                     raise ValueError(f"fit.fits.{name}: unknown sample '{s}'")

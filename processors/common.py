@@ -78,6 +78,7 @@ written by ``json`` as plain lists.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -325,6 +326,8 @@ class _HistFiller:
         self._dataset = dataset
         #: histogram → category → (2, regions, bins): sums of w and of w²
         self._sums: dict[str, dict[str, np.ndarray]] = {spec.name: {} for spec in self._specs}
+        #: systematic categories of the fills with at least one event, in their order
+        self.categories: dict[str, None] = {}
         #: histogram → its observable axes, with their extent and underflow bin (0 or 1)
         self._axes = {spec.name: [(hists[spec.name].axes[key], hists[spec.name].axes[key].extent,
                                    int(hists[spec.name].axes[key].traits.underflow))
@@ -344,6 +347,8 @@ class _HistFiller:
         for j, cat in enumerate(cats):
             weights[:, j] = cat_weights[cat]
         r = self._regions[region]
+        if len(weights):
+            self.categories.update(dict.fromkeys(cats))
         for spec in self._specs:
             values = [features[key] for key in spec.axes]
             n = len(values[0])
@@ -369,6 +374,15 @@ class _HistFiller:
                     sums[cat] = np.zeros((2, len(self._regions), n_bins))
                 sums[cat][0, r] += sum_w[j]
                 sums[cat][1, r] += sum_w2[j]
+
+    def add_categories(self, categories: Iterable[str]) -> None:
+        """Give every histogram the systematic ``categories`` it has no fill of (empty)."""
+        for spec in self._specs:
+            sums = self._sums[spec.name]
+            n_bins = math.prod(extent for _, extent, _ in self._axes[spec.name])
+            for cat in categories:
+                if cat not in sums:
+                    sums[cat] = np.zeros((2, len(self._regions), n_bins))
 
     def finish(self) -> None:
         """Write the sums into the histograms (categories grown in the order of first fill)."""
@@ -408,8 +422,19 @@ class _TemplateFillers:
         self._dataset = dataset
         self._fillers: dict[str, _HistFiller] = {}
 
-    def values(self) -> list[_HistFiller]:
-        return list(self._fillers.values())
+    def finish(self, categories: Iterable[str]) -> None:
+        """Write every template; each gets the dataset and the systematic ``categories``
+        (those the chunk's observables were filled with) even where its regions
+        selected no event, so that a sample has every template a fit reads, as it has
+        every observable histogram."""
+        for key in self._hists:
+            if key.startswith("template_") and key not in self._fillers:
+                name = key.removeprefix("template_")
+                self._fillers[key] = _HistFiller(self._hists, [HistSpec(key, ("score_x", "score_y"))],
+                                                 self._proc.template_regions(name), self._dataset)
+        for filler in self._fillers.values():
+            filler.add_categories(categories)
+            filler.finish()
 
     def fill(self, region: str, scores: Mapping[str, np.ndarray],
              cat_weights: Mapping[str, np.ndarray], notes: set[str]) -> None:
@@ -422,12 +447,15 @@ class _TemplateFillers:
         for name, tmpl in self._proc.config.templates.items():
             if tmpl.x not in scores or tmpl.y not in scores:
                 continue
+            regions = self._proc.template_regions(name)
+            if region not in regions:
+                continue
             key = f"template_{name}"
             if key not in self._hists:
                 self._hists[key] = self._proc._book_template(name)
             if key not in self._fillers:
                 self._fillers[key] = _HistFiller(self._hists, [HistSpec(key, ("score_x", "score_y"))],
-                                                 self._proc.regions, self._dataset)
+                                                 regions, self._dataset)
             self._fillers[key].fill(region, {"score_x": scores[tmpl.x], "score_y": scores[tmpl.y]},
                                     cat_weights)
 
@@ -712,15 +740,15 @@ class AnalysisProcessor(processor.ProcessorABC):
                                      index=selected, chunk=events)
                 features = self._features(ctx, category, mask, cache)
                 filler.fill(name, features, cat_weights)
-                if can_score and self._may_score:
+                if can_score and self._may_score and name in self._scored_regions:
                     scored.append((name, mask, cat_weights, ctx))
             if scored:
                 self._score_regions(events, category, scored, cache, templates, notes)
             scored.clear()
 
         filler.finish()
-        for template_filler in templates.values():
-            template_filler.finish()
+        if can_score and self._may_score:
+            templates.finish(filler.categories)
         out["notes"] = {f"{dataset}: {n}" for n in notes}
         for n in sorted(notes):
             log.debug("%s: %s", dataset, n)
@@ -733,7 +761,8 @@ class AnalysisProcessor(processor.ProcessorABC):
     def _empty_output(self, dataset: str, n_events: int) -> dict[str, Any]:
         hists = {spec.name: self._book(spec) for spec in self.hist_specs()}
         for name, tmpl in self.config.templates.items():
-            if tmpl.x in self._classifiers and tmpl.y in self._classifiers:
+            if (tmpl.x in self._classifiers and tmpl.y in self._classifiers
+                    and self.template_regions(name)):
                 hists[f"template_{name}"] = self._book_template(name)
         return {
             "hists": hists,
@@ -742,10 +771,11 @@ class AnalysisProcessor(processor.ProcessorABC):
             "notes": set(),
         }
 
-    def _category_axes(self) -> list[hist.axis.AxesMixin]:
+    def _category_axes(self, regions: Sequence[str] | None = None) -> list[hist.axis.AxesMixin]:
         return [
             hist.axis.StrCategory([], name="dataset", label="dataset", growth=True),
-            hist.axis.StrCategory(self.regions, name="region", label="region"),
+            hist.axis.StrCategory(self.regions if regions is None else regions, name="region",
+                                  label="region"),
             hist.axis.StrCategory([], name="systematic", label="systematic", growth=True),
         ]
 
@@ -760,10 +790,20 @@ class AnalysisProcessor(processor.ProcessorABC):
                                               label=ax.label or key))
         return hist.Hist(*axes, storage=hist.storage.Weight(), name=spec.name)
 
+    def template_regions(self, name: str) -> list[str]:
+        """The regions of this run that template ``name`` is filled in (config order of the run)."""
+        wanted = self.config.templates[name].regions
+        return [r for r in self.regions if wanted is None or r in wanted]
+
+    @property
+    def _scored_regions(self) -> frozenset[str]:
+        """Regions whose events some template needs scores for."""
+        return frozenset(r for name in self.config.templates for r in self.template_regions(name))
+
     def _book_template(self, name: str) -> hist.Hist:
         tmpl = self.config.templates[name]
         return hist.Hist(
-            *self._category_axes(),
+            *self._category_axes(self.template_regions(name)),
             hist.axis.Regular(tmpl.x_bins, 0.0, 1.0, name="score_x", label=tmpl.x),
             hist.axis.Regular(tmpl.y_bins, 0.0, 1.0, name="score_y", label=tmpl.y),
             storage=hist.storage.Weight(), name=f"template_{name}",

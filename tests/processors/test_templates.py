@@ -17,6 +17,9 @@ from analysis.errors import ConfigError, InputError
 from analysis.inference import load_classifier, sha256_file
 from models.training.inputs import SSWW_INPUTS
 from processors.ssww import SSWWProcessor
+from selections.objects import build_objects
+from selections.regions import cumulative_masks
+from selections.variables import EventVariables
 
 MAX_MODEL_BYTES = 1_000_000
 
@@ -71,9 +74,10 @@ def test_templates_for_every_dataset_region_and_systematic(ssww_output, ssww_con
         assert h.axes["score_y"].size == tmpl.y_bins
         assert set(h.axes["dataset"]) == datasets
         assert set(h.axes["systematic"]) == systematics
-        assert list(h.axes["region"]) == list(ssww_config.regions)
+        regions = tmpl.regions or list(ssww_config.regions)
+        assert list(h.axes["region"]) == regions
         for dataset in datasets:
-            for region in ssww_config.regions:
+            for region in regions:
                 for syst in systematics:
                     where = {"dataset": dataset, "region": region, "systematic": syst}
                     one_d = mjj[where].sum(flow=True).value
@@ -114,6 +118,58 @@ def test_jes_shifts_rescore_the_shifted_selection(ssww_config, ssww_fileset, eve
     (pt_nom, s_nom), (pt_up, s_up), (pt_down, _) = calls
     assert pt_up.mean() > pt_nom.mean() > pt_down.mean()
     assert len(s_up) != len(s_nom) or not np.array_equal(s_up, s_nom)
+
+
+def test_template_regions_score_only_their_events(ssww_config, ssww_fileset, events_of):
+    """A template filled in some regions: the same contents there as filled everywhere,
+    no other region on its axis, and only those regions' events are scored."""
+    scored = []
+
+    class Counting(SSWWProcessor):
+        def _classifier_scores(self, events_sel, features):
+            scored.append(len(events_sel))
+            return super()._classifier_scores(events_sel, features)
+
+    everywhere = ssww_config.model_copy(update={"templates": {
+        name: t.model_copy(update={"regions": None}) for name, t in ssww_config.templates.items()}})
+    only_signal = ssww_config.model_copy(update={"templates": {
+        name: t.model_copy(update={"regions": ["signal"]})
+        for name, t in ssww_config.templates.items()}})
+    path = first_file(ssww_fileset, "wz")
+    meta = {"dataset": "wz", **ssww_fileset["wz"]["metadata"]}
+    events = events_of(path, meta)
+    out_all = Counting(everywhere).process(events)
+    n_all = sum(scored)
+    scored.clear()
+    out_sr = Counting(only_signal).process(events)
+    n_sr = sum(scored)
+    for name in ssww_config.templates:
+        h_all, h_sr = out_all["hists"][f"template_{name}"], out_sr["hists"][f"template_{name}"]
+        assert list(h_all.axes["region"]) == list(ssww_config.regions)
+        assert list(h_sr.axes["region"]) == ["signal"]
+        assert list(h_sr.axes["systematic"]) == list(h_all.axes["systematic"])
+        np.testing.assert_array_equal(h_sr[{"region": "signal"}].view(flow=True),
+                                      h_all[{"region": "signal"}].view(flow=True))
+    # the observables' histograms do not change
+    np.testing.assert_array_equal(out_sr["hists"]["mjj"].view(flow=True),
+                                  out_all["hists"]["mjj"].view(flow=True))
+    # most WZ events are in the WZ control region: fewer are scored, at least the
+    # signal region's nominal selection (scored again for each JES shift)
+    assert 0 < n_sr < n_all
+    assert n_sr >= out_all["cutflow"]["wz"]["signal"]["raw"][-1]
+    # events none of which the signal region selects: the templates still hold the
+    # dataset and every systematic category of the observables, with no nominal yield
+    variables = EventVariables(build_objects(events, ssww_config.objects, "nominal", set()))
+    outside = ~cumulative_masks(variables, ssww_config.regions["signal"])[-1]
+    out_cr = Counting(only_signal).process(events[outside])
+    for name in ssww_config.templates:
+        h = out_cr["hists"][f"template_{name}"]
+        assert list(h.axes["dataset"]) == ["wz"]
+        assert set(h.axes["systematic"]) == set(out_cr["hists"]["mjj"].axes["systematic"])
+        assert h[{"systematic": "nominal"}].sum(flow=True).value == 0
+    # no region of this run: no template at all
+    out_cr = Counting(only_signal, regions=["wz_cr"]).process(events)
+    assert not any(k.startswith("template_") for k in out_cr["hists"])
 
 
 def test_processor_carries_its_models_and_reuses_sessions(ssww_config, ssww_fileset, events_of,
