@@ -36,8 +36,7 @@ if TYPE_CHECKING:
     from processors.common import AnalysisProcessor
 
 __all__ = ["EXECUTORS", "RunResult", "build_processor", "condor_cluster", "load_fileset",
-           "local_cluster", "run_analysis", "tls_security", "uproot_options",
-           "worker_environ"]
+           "local_cluster", "run_analysis", "tls_security", "uproot_options"]
 
 log = logging.getLogger(__name__)
 
@@ -145,39 +144,25 @@ def tls_security(ca_file: str | None, cert: str | None, key: str | None) -> Any:
     return Security(tls_ca_file=ca_file, tls_client_cert=cert, tls_client_key=key, require_encryption=True)
 
 
-def worker_environ() -> dict[str, Any]:
-    """The environment a LocalCluster's nannies give their one-thread workers.
-
-    distributed sets ``MALLOC_TRIM_THRESHOLD_=65536`` for its workers, to hand freed
-    memory back to the system early. Setting it also switches off glibc's dynamic
-    mmap threshold, so every array above 128 kB is mapped, zeroed and unmapped
-    afresh: the processor, which allocates many per-chunk arrays of that size, runs
-    about 1.7 times slower. It is left out here, and ``MALLOC_ARENA_MAX=1`` keeps
-    the worker's one task thread in glibc's main arena, as in a plain process,
-    instead of a thread arena that is shrunk and regrown chunk after chunk (several
-    times the kernel time with two workers). Peak memory stays bounded by the chunk
-    size (``benchmarks/bench_memory.py``); distributed's thread limits are kept.
-    """
-    import dask
-
-    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
-    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
-    environ["MALLOC_ARENA_MAX"] = 1
-    return environ
-
-
 def local_cluster(workers: int) -> Any:
     """The dask LocalCluster of ``ewpolar run --executor dask --workers N``.
 
-    One thread per worker process, the environment of :func:`worker_environ`, and
-    the dashboard on a free port.
+    One thread per worker process and the dashboard on a free port. The workers'
+    malloc settings come from :class:`analysis.malloc.MallocTuning`, which every
+    dask run registers with its cluster (this one or a ``--scheduler``'s).
     """
-    import dask
     from distributed import LocalCluster
 
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": worker_environ()}):
-        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                            dashboard_address=":0")
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                        dashboard_address=":0")
+
+
+def _dask_client(client: Any) -> Any:
+    """``client``, with every worker of its cluster (present and future) malloc-tuned."""
+    from analysis.malloc import MallocTuning
+
+    client.register_plugin(MallocTuning())
+    return client
 
 
 @contextmanager
@@ -225,7 +210,8 @@ def _executor(name: str, workers: int, scheduler: str | None, progress: bool,
             cluster = local_cluster(workers)
             client = Client(cluster)
         try:
-            yield processor.DaskExecutor(client=client, status=progress, retries=retries)
+            yield processor.DaskExecutor(client=_dask_client(client), status=progress,
+                                         retries=retries)
         finally:
             client.close()
             if cluster is not None:
@@ -241,7 +227,8 @@ def _executor(name: str, workers: int, scheduler: str | None, progress: bool,
             cluster.scale(jobs=settings.jobs or 1)
         client = Client(cluster)
         try:
-            yield processor.DaskExecutor(client=client, status=progress, retries=retries)
+            yield processor.DaskExecutor(client=_dask_client(client), status=progress,
+                                         retries=retries)
         finally:
             client.close()
             cluster.close()

@@ -1,8 +1,9 @@
 """A dask worker killed while tasks run: its tasks are recomputed and the result is unchanged.
 
-The cluster is the one ``ewpolar run --executor dask`` starts (:func:`local_cluster`);
-its workers, and the one the nanny starts in place of the killed one, run with the
-environment of :func:`worker_environ`.
+The cluster is the one ``ewpolar run --executor dask`` starts (:func:`local_cluster`).
+The run registers :class:`analysis.malloc.MallocTuning` with it: its workers, and the
+one the nanny starts in place of the killed one, serve 1 MiB allocations from the
+heap, although distributed's ``MALLOC_TRIM_THRESHOLD_`` has them mapped one by one.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 from analysis.config import load_config
 from analysis.generator import generate
 from analysis.histio import read_histograms
+from analysis.malloc import allocation_is_mapped
 from analysis.runner import load_fileset, local_cluster, run_analysis
 
 
@@ -30,12 +32,12 @@ def test_killed_worker_gives_identical_histograms(tmp_path: Path) -> None:
                                     datasets=["ssww_LL", "ssww_TT", "wz"]))
     ref = run_analysis(cfg, fileset, regions=["signal"], chunksize=250, out=tmp_path / "ref")
 
-    def malloc_environ() -> tuple[str | None, str | None]:
-        return os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("MALLOC_ARENA_MAX")
+    def malloc_state() -> tuple[str | None, bool | None]:
+        return os.environ.get("MALLOC_TRIM_THRESHOLD_"), allocation_is_mapped(1 << 20)
 
     with local_cluster(2) as cluster, distributed.Client(cluster) as client:
-        # no trim threshold (it disables glibc's dynamic mmap threshold), one arena
-        assert set(client.run(malloc_environ).values()) == {(None, "1")}
+        # distributed's trim threshold switches off glibc's dynamic mmap threshold
+        assert set(client.run(malloc_state).values()) == {("65536", True)}
         killed: dict[str, int] = {}
 
         def kill_when_busy() -> None:
@@ -58,11 +60,11 @@ def test_killed_worker_gives_identical_histograms(tmp_path: Path) -> None:
                            scheduler=cluster.scheduler_address, out=tmp_path / "dask")
         killer.join()
         client.wait_for_workers(2, timeout=60)
-        restarted = client.run(malloc_environ)
+        restarted = client.run(malloc_state)
     assert killed, "no moment with tasks in flight was found"
-    # both workers, the nanny's replacement of the killed one too, keep the environment
+    # both workers, the nanny's replacement of the killed one too, are malloc-tuned
     assert len(restarted) == 2
-    assert set(restarted.values()) == {(None, "1")}
+    assert set(restarted.values()) == {("65536", False)}
     assert res.metrics["events_processed"] == ref.metrics["events_processed"] == res.metrics["events_total"]
     a = read_histograms(tmp_path / "ref" / "histograms.root")
     b = read_histograms(tmp_path / "dask" / "histograms.root")
