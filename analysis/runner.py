@@ -483,11 +483,12 @@ def run_analysis(
                 raise
             raise InputError(f"{fname}: {_one_line(exc)} (use --skip-bad-files to skip it)") from None
         finally:
-            gc.unfreeze()
             # the chunks' reference cycles (events and their arrays) that reached the
             # oldest generation go now, not at some later full collection: repeated
-            # runs in one process (a notebook, a benchmark) then do not pile them up
+            # runs in one process (a notebook, a benchmark) then do not pile them up.
+            # Collected before the unfreeze, so only the run's own objects are scanned.
             gc.collect()
+            gc.unfreeze()
     seconds = time.perf_counter() - tic
     for w in caught:
         log.info("coffea: %s", w.message)

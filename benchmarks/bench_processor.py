@@ -59,11 +59,17 @@ def _best(repeat: int, fn) -> float:
 
 
 def _prestarted_dask(cfg, fileset, workers: int, chunksize: int, repeat: int) -> float:
-    """Seconds of a run on a LocalCluster that is already up and warm (imports, kernels)."""
+    """Seconds of a run on a LocalCluster that is already up and warm.
+
+    Warm means one full run before the timed ones: the workers have imported
+    everything, loaded the kernels and models, and grown their heaps to the
+    working set of a chunk, as the workers of a long analysis have after their
+    first chunks. (After a one-chunk warm-up, the next runs still spend up to
+    1 s per worker in the kernel, faulting in new heap pages.)
+    """
     with local_cluster(workers) as cluster:
         address = cluster.scheduler_address
-        run_analysis(cfg, fileset, executor="dask", scheduler=address, chunksize=chunksize,
-                     maxchunks=1)
+        run_analysis(cfg, fileset, executor="dask", scheduler=address, chunksize=chunksize)
         return _best(repeat, lambda: _timed_run(cfg, fileset, executor="dask", scheduler=address,
                                                 chunksize=chunksize)[0])
 

@@ -163,6 +163,19 @@ def test_progress_bars_only_when_asked(progress: bool, ssww_samples: Path,
     assert not coffea_console.quiet  # the console is given back as it was
 
 
+def test_a_run_leaves_no_garbage_and_the_collector_as_it_was(ssww_samples: Path) -> None:
+    """The chunks' reference cycles are collected when a run ends, so repeated runs in
+    one process (a notebook) do not pile them up; nothing stays frozen."""
+    import gc
+
+    cfg, fileset = load_config("ssww"), load_fileset(ssww_samples)
+    run_analysis(cfg, fileset, chunksize=CHUNK, maxchunks=2)  # first-use garbage (imports, caches)
+    gc.collect()
+    run_analysis(cfg, fileset, chunksize=CHUNK, maxchunks=2)
+    assert gc.get_freeze_count() == 0
+    assert gc.collect() == 0
+
+
 def _corrupt_files(fileset_path: Path, tmp_path: Path) -> tuple[Path, Path]:
     fileset = json.loads(fileset_path.read_text())
     ds = next(iter(fileset))
