@@ -158,10 +158,22 @@ def local_cluster(workers: int) -> Any:
 
 
 def _dask_client(client: Any) -> Any:
-    """``client``, with every worker of its cluster (present and future) malloc-tuned."""
+    """``client``, with every worker of its cluster (present and future) malloc-tuned.
+
+    Raises:
+        InputError: the workers cannot set the plugin up, typically because
+            ewpolar is not installed where they run (they need it for the
+            processor as well).
+    """
     from analysis.malloc import MallocTuning
 
-    client.register_plugin(MallocTuning())
+    try:
+        client.register_plugin(MallocTuning())
+    except Exception as exc:
+        where = getattr(client.scheduler, "address", None) or "the dask scheduler"
+        raise InputError(f"dask workers of {where}: cannot set up ewpolar's worker plugin "
+                         f"({_one_line(exc)}); the workers need "
+                         "ewpolar installed") from None
     return client
 
 

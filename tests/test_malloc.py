@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -9,7 +10,11 @@ import sys
 
 import pytest
 
-from analysis.malloc import MMAP_THRESHOLD, allocation_is_mapped
+from analysis.config import load_config
+from analysis.errors import InputError
+from analysis.generator import generate
+from analysis.malloc import MMAP_THRESHOLD, MallocTuning, allocation_is_mapped
+from analysis.runner import load_fileset, run_analysis
 
 CHILD = """
 import json
@@ -21,9 +26,7 @@ print(json.dumps({"before": before, "applied": applied,
                   "after": [allocation_is_mapped(n) for n in sizes]}))
 """
 
-pytestmark = pytest.mark.skipif(allocation_is_mapped() is None, reason="needs glibc's mallinfo2")
-
-
+@pytest.mark.skipif(allocation_is_mapped() is None, reason="needs glibc's mallinfo2")
 def test_tuning_serves_arrays_below_32_mib_from_the_heap() -> None:
     # the environment distributed's nannies give their workers
     env = {**os.environ, "MALLOC_TRIM_THRESHOLD_": "65536"}
@@ -34,3 +37,31 @@ def test_tuning_serves_arrays_below_32_mib_from_the_heap() -> None:
     assert state["applied"] is True
     assert state["after"] == [False, False, True]  # above the threshold: still mapped
     assert MMAP_THRESHOLD == 32 * 1024 * 1024
+
+
+class _NotOnTheWorkers(MallocTuning):
+    """A plugin whose class the workers cannot import (as without ewpolar installed)."""
+
+    def __reduce__(self):
+        return (importlib.import_module, ("ewpolar_is_not_installed_here",))
+
+
+def test_workers_without_ewpolar_give_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    distributed = pytest.importorskip("distributed")
+    import analysis.malloc
+
+    cfg = load_config("ssww")
+    fileset = load_fileset(generate(cfg, events=600, seed=5, out=tmp_path / "s",
+                                    datasets=["ssww_LL"]))
+    monkeypatch.setattr(analysis.malloc, "MallocTuning", _NotOnTheWorkers)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster, \
+            pytest.raises(InputError) as info:
+        run_analysis(cfg, fileset, executor="dask", scheduler=cluster.scheduler_address,
+                     out=tmp_path / "out")
+    msg = str(info.value)
+    assert "\n" not in msg, msg
+    assert cluster.scheduler_address in msg
+    assert "ewpolar_is_not_installed_here" in msg
+    assert "need ewpolar installed" in msg
+    assert not (tmp_path / "out" / "histograms.root").exists()
