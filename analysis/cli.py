@@ -84,9 +84,6 @@ def run(config_path: Path, fileset: Path, region: str, executor: str, workers: i
     from analysis.config import load_config
     from analysis.runner import load_fileset, run_analysis, tls_security
 
-    # checked here (not by click.IntRange) so that the mistake is one line, before any file is read
-    if retries < 0:
-        raise EwpolarError(f"--retries {retries}: must be 0 or more (attempts after a failed chunk)")
     security = tls_security(tls_ca_file, tls_cert, tls_key)
     cfg = load_config(config_path)
     regions = None if region == "all" else [r.strip() for r in region.split(",") if r.strip()]

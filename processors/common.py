@@ -427,14 +427,22 @@ class _TemplateFillers:
         (those the chunk's observables were filled with) even where its regions
         selected no event, so that a sample has every template a fit reads, as it has
         every observable histogram."""
-        for key in self._hists:
-            if key.startswith("template_") and key not in self._fillers:
-                name = key.removeprefix("template_")
-                self._fillers[key] = _HistFiller(self._hists, [HistSpec(key, ("score_x", "score_y"))],
-                                                 self._proc.template_regions(name), self._dataset)
+        for name in self._proc.config.templates:
+            if f"template_{name}" in self._hists:
+                self._filler(name)
         for filler in self._fillers.values():
             filler.add_categories(categories)
             filler.finish()
+
+    def _filler(self, name: str) -> _HistFiller:
+        """The filler of ``template_<name>``, booking the histogram on first use."""
+        key = f"template_{name}"
+        if key not in self._fillers:
+            if key not in self._hists:
+                self._hists[key] = self._proc._book_template(name)
+            self._fillers[key] = _HistFiller(self._hists, [HistSpec(key, ("score_x", "score_y"))],
+                                             self._proc.template_regions(name), self._dataset)
+        return self._fillers[key]
 
     def fill(self, region: str, scores: Mapping[str, np.ndarray],
              cat_weights: Mapping[str, np.ndarray], notes: set[str]) -> None:
@@ -447,16 +455,9 @@ class _TemplateFillers:
         for name, tmpl in self._proc.config.templates.items():
             if tmpl.x not in scores or tmpl.y not in scores:
                 continue
-            regions = self._proc.template_regions(name)
-            if region not in regions:
+            if region not in self._proc.template_regions(name):
                 continue
-            key = f"template_{name}"
-            if key not in self._hists:
-                self._hists[key] = self._proc._book_template(name)
-            if key not in self._fillers:
-                self._fillers[key] = _HistFiller(self._hists, [HistSpec(key, ("score_x", "score_y"))],
-                                                 regions, self._dataset)
-            self._fillers[key].fill(region, {"score_x": scores[tmpl.x], "score_y": scores[tmpl.y]},
+            self._filler(name).fill(region, {"score_x": scores[tmpl.x], "score_y": scores[tmpl.y]},
                                     cat_weights)
 
 
@@ -494,6 +495,12 @@ class AnalysisProcessor(processor.ProcessorABC):
                         f"{config.source or 'config'}: histograms.{key}: {type(self).__name__} "
                         f"cannot compute '{key}' (known: {', '.join(sorted(known))})")
         self._classifiers, self._model_notes = self._find_classifiers()
+        #: template name → the regions of this run it is filled in (config order of the run)
+        self._template_regions = {
+            name: [r for r in self.regions if t.regions is None or r in t.regions]
+            for name, t in config.templates.items()}
+        #: regions whose events some template needs scores for
+        self._scored_regions = frozenset(r for rs in self._template_regions.values() for r in rs)
         # correction files are read now (small JSON) so that remote workers need no file access
         self._correction_json = {
             key: config.resolve(s.file).read_text(encoding="utf-8")
@@ -792,13 +799,7 @@ class AnalysisProcessor(processor.ProcessorABC):
 
     def template_regions(self, name: str) -> list[str]:
         """The regions of this run that template ``name`` is filled in (config order of the run)."""
-        wanted = self.config.templates[name].regions
-        return [r for r in self.regions if wanted is None or r in wanted]
-
-    @property
-    def _scored_regions(self) -> frozenset[str]:
-        """Regions whose events some template needs scores for."""
-        return frozenset(r for name in self.config.templates for r in self.template_regions(name))
+        return self._template_regions[name]
 
     def _book_template(self, name: str) -> hist.Hist:
         tmpl = self.config.templates[name]

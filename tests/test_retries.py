@@ -17,18 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import uproot
 from click.testing import CliRunner
 from coffea import processor
 from coffea.nanoevents import NanoAODSchema
+from same_outputs import assert_same_histograms
 
 from analysis.cli import main
 from analysis.config import default_config_path, load_config
 from analysis.errors import InputError
 from analysis.generator import generate
-from analysis.histio import read_histograms
 from analysis.runner import LOCAL_HANDLER, RunResult, load_fileset, run_analysis, uproot_options
 
 CHUNK = 300  # 1000-entry files -> 3 chunks per file
@@ -111,15 +110,6 @@ def flaky(monkeypatch: pytest.MonkeyPatch, target: str) -> FlakyReads:
     return state
 
 
-def _assert_same_histograms(a: Path, b: Path) -> None:
-    ha, hb = read_histograms(a), read_histograms(b)
-    assert ha.keys() == hb.keys()
-    assert ha, "histograms were written"
-    for key in ha:
-        np.testing.assert_array_equal(ha[key].values, hb[key].values, err_msg=str(key))
-        np.testing.assert_array_equal(ha[key].variances, hb[key].variances, err_msg=str(key))
-
-
 @pytest.mark.parametrize(("failures", "retries"), [(1, 1), (2, 3)])
 def test_transient_errors_are_retried(failures: int, retries: int, samples: Path, reference: RunResult,
                                       flaky: FlakyReads, tmp_path: Path) -> None:
@@ -135,7 +125,8 @@ def test_transient_errors_are_retried(failures: int, retries: int, samples: Path
     assert res.metrics["events_skipped"] == 0
     assert res.metrics["skipped_files"] == []
     assert res.metrics["chunks"] == reference.metrics["chunks"]
-    _assert_same_histograms(reference.out_dir / "histograms.root", tmp_path / "out" / "histograms.root")
+    assert_same_histograms(reference.out_dir / "histograms.root", tmp_path / "out" / "histograms.root",
+                           exact=True)
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["retries"] == failures
 
 

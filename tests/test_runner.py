@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import uproot
 from click.testing import CliRunner
+from same_outputs import assert_same_histograms
 
 from analysis.cli import main
 from analysis.config import default_config_path, load_config
@@ -32,15 +33,6 @@ def ssww_samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def wh_samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wh_samples")
     return generate(load_config("wh"), events=2000, seed=12, out=out)
-
-
-def _assert_same_histograms(a: Path, b: Path) -> None:
-    ha, hb = read_histograms(a), read_histograms(b)
-    assert ha.keys() == hb.keys()
-    for key in ha:
-        np.testing.assert_allclose(ha[key].values, hb[key].values, rtol=1e-12, atol=1e-12, err_msg=str(key))
-        np.testing.assert_allclose(ha[key].variances, hb[key].variances, rtol=1e-12, atol=1e-12,
-                                   err_msg=str(key))
 
 
 def _cutflow(path: Path) -> dict:
@@ -70,7 +62,7 @@ def test_executors_give_identical_results(channel: str, ssww_samples: Path, wh_s
         assert res.metrics["events_processed"] == res.metrics["events_total"] > 0
         assert res.metrics["chunks"] > len(fileset), "several chunks per dataset"
     for name in ("futures", "dask"):
-        _assert_same_histograms(outs["iterative"] / "histograms.root", outs[name] / "histograms.root")
+        assert_same_histograms(outs["iterative"] / "histograms.root", outs[name] / "histograms.root")
         _assert_same_cutflow(_cutflow(outs["iterative"]), _cutflow(outs[name]))
     # the signal region selects something on the toy samples (the comparison is not vacuous)
     cut = _cutflow(outs["iterative"])
@@ -133,7 +125,7 @@ def test_bulk_preload_reads_the_declared_branches_with_the_same_results(
 
     monkeypatch.setattr(NanoEventsFactory, "from_root", classmethod(spy))
     bulk = run_analysis(cfg, fileset, chunksize=CHUNK, out=tmp_path / "bulk")
-    _assert_same_histograms(tmp_path / "lazy" / "histograms.root", tmp_path / "bulk" / "histograms.root")
+    assert_same_histograms(tmp_path / "lazy" / "histograms.root", tmp_path / "bulk" / "histograms.root")
     _assert_same_cutflow(_cutflow(tmp_path / "lazy"), _cutflow(tmp_path / "bulk"))
     assert bulk.metrics["events_processed"] == lazy.metrics["events_processed"]
     assert bulk.metrics["chunks"] == lazy.metrics["chunks"] == len(preloads)
@@ -262,7 +254,7 @@ def test_checkpoint_resume_processes_only_missing_chunks(ssww_samples: Path, tmp
     # chunks already done were loaded, not recomputed (their checkpoints were not rewritten)
     assert all(p.stat().st_mtime_ns == t for p, t in kept_mtimes.items())
     assert res.metrics["events_processed"] == res.metrics["events_total"]
-    _assert_same_histograms(ref / "histograms.root", tmp_path / "resumed" / "histograms.root")
+    assert_same_histograms(ref / "histograms.root", tmp_path / "resumed" / "histograms.root")
     _assert_same_cutflow(_cutflow(ref), _cutflow(tmp_path / "resumed"))
 
     # checkpoints are data, not pickles: gzipped JSON in the documented format
@@ -273,7 +265,7 @@ def test_checkpoint_resume_processes_only_missing_chunks(ssww_samples: Path, tmp
     res = run_analysis(cfg, fileset, regions=["signal"], chunksize=CHUNK, checkpoint=ckpt,
                        out=tmp_path / "again")
     assert res.metrics["events_processed"] == res.metrics["events_total"]
-    _assert_same_histograms(ref / "histograms.root", tmp_path / "again" / "histograms.root")
+    assert_same_histograms(ref / "histograms.root", tmp_path / "again" / "histograms.root")
 
 
 def test_run_on_real_cms_nanoaod(tmp_path: Path) -> None:
