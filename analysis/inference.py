@@ -41,6 +41,7 @@ __all__ = [
     "check_sha256",
     "clear_session_cache",
     "load_classifier",
+    "read_model",
     "sha256_file",
     "shared_session",
 ]
@@ -211,15 +212,15 @@ def _first_line(err: BaseException, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _read_model(path: Path, card: ModelCard) -> bytes:
-    """The model file's bytes, checked against the card's sha256."""
+def read_model(path: str | Path, name: str, sha256: str) -> bytes:
+    """A model file's bytes, checked against its card's ``sha256`` (one-line InputError)."""
     try:
-        blob = path.read_bytes()
+        blob = Path(path).read_bytes()
     except FileNotFoundError:
-        raise InputError(f"model {card.name!r}: file not found: {path}") from None
+        raise InputError(f"model {name!r}: file not found: {path}") from None
     except OSError as err:
-        raise InputError(f"model {card.name!r}: cannot read {path}: {err}") from None
-    check_sha256(blob, card.sha256, card.name, path)
+        raise InputError(f"model {name!r}: cannot read {path}: {err.strerror or err}") from None
+    check_sha256(blob, sha256, name, path)
     return blob
 
 
@@ -293,7 +294,7 @@ class Classifier:
         self.path = Path(path).resolve()
         self.card = card
         # the model's bytes: read (and checked against the card) once, here
-        self.blob = _read_model(self.path, card) if blob is None else bytes(blob)
+        self.blob = read_model(self.path, card.name, card.sha256) if blob is None else bytes(blob)
         self.intra_op_threads = int(intra_op_threads)
         self.inter_op_threads = int(inter_op_threads)
 

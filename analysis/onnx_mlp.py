@@ -52,7 +52,7 @@ import numpy as np
 
 import analysis
 from analysis.errors import InputError
-from analysis.inference import check_sha256, shared_session
+from analysis.inference import check_sha256, read_model, shared_session
 
 if TYPE_CHECKING:
     import onnx
@@ -349,13 +349,10 @@ class OnnxModel:
         self.card = card
         self.threads = int(threads)
         if blob is None:
-            try:
-                blob = self.path.read_bytes()
-            except OSError as err:
-                raise InputError(f"model {self.card.name!r}: cannot read {self.path}: "
-                                 f"{err.strerror or err}") from None
-        self.blob = bytes(blob)
-        check_sha256(self.blob, card.sha256, card.name, self.path)
+            self.blob = read_model(self.path, card.name, card.sha256)
+        else:
+            self.blob = bytes(blob)
+            check_sha256(self.blob, card.sha256, card.name, self.path)
 
     def __repr__(self) -> str:
         return f"OnnxModel({self.card.name!r}, kind={self.card.kind!r}, inputs={len(self.inputs)})"
