@@ -148,8 +148,9 @@ def local_cluster(workers: int) -> Any:
     """The dask LocalCluster of ``ewpolar run --executor dask --workers N``.
 
     One thread per worker process and the dashboard on a free port. The workers'
-    malloc settings come from :class:`analysis.malloc.MallocTuning`, which every
-    dask run registers with its cluster (this one or a ``--scheduler``'s).
+    malloc and garbage-collector settings come from
+    :class:`analysis.workers.WorkerSetup`, which every dask run registers with its
+    cluster (this one or a ``--scheduler``'s).
     """
     from distributed import LocalCluster
 
@@ -158,17 +159,17 @@ def local_cluster(workers: int) -> Any:
 
 
 def _dask_client(client: Any) -> Any:
-    """``client``, with every worker of its cluster (present and future) malloc-tuned.
+    """``client``, with every worker of its cluster (present and future) set up.
 
     Raises:
         InputError: the workers cannot set the plugin up, typically because
             ewpolar is not installed where they run (they need it for the
             processor as well).
     """
-    from analysis.malloc import MallocTuning
+    from analysis.workers import WorkerSetup
 
     try:
-        client.register_plugin(MallocTuning())
+        client.register_plugin(WorkerSetup())
     except Exception as exc:
         where = getattr(client.scheduler, "address", None) or "the dask scheduler"
         raise InputError(f"dask workers of {where}: cannot set up ewpolar's worker plugin "

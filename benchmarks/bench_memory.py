@@ -2,8 +2,8 @@
 
 Runs the ssWW analysis (iterative executor, default chunk size) in a fresh process
 over N1 and N2 events (default 1M and 10M) and reports each run's peak RSS; then
-the same on a dask LocalCluster with 2 workers (malloc-tuned as in every dask run
-of ``ewpolar run``, :mod:`analysis.malloc`), reporting the largest peak RSS of a worker. The larger input
+the same on a dask LocalCluster with 2 workers (set up as in every dask run
+of ``ewpolar run``, :mod:`analysis.workers`), reporting the largest peak RSS of a worker. The larger input
 reuses the same generated files through symbolic links, so both runs read
 identical events; only the amount of data differs.
 

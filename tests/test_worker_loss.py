@@ -1,13 +1,15 @@
 """A dask worker killed while tasks run: its tasks are recomputed and the result is unchanged.
 
 The cluster is the one ``ewpolar run --executor dask`` starts (:func:`local_cluster`).
-The run registers :class:`analysis.malloc.MallocTuning` with it: its workers, and the
+The run registers :class:`analysis.workers.WorkerSetup` with it: its workers, and the
 one the nanny starts in place of the killed one, serve 1 MiB allocations from the
-heap, although distributed's ``MALLOC_TRIM_THRESHOLD_`` has them mapped one by one.
+heap, although distributed's ``MALLOC_TRIM_THRESHOLD_`` has them mapped one by one,
+and hold the objects of their imports in the collector's permanent generation.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
@@ -19,7 +21,7 @@ from same_outputs import assert_same_histograms
 
 from analysis.config import load_config
 from analysis.generator import generate
-from analysis.malloc import allocation_is_mapped
+from analysis.workers import allocation_is_mapped
 from analysis.runner import load_fileset, local_cluster, run_analysis
 
 
@@ -31,12 +33,13 @@ def test_killed_worker_gives_identical_histograms(tmp_path: Path) -> None:
                                     datasets=["ssww_LL", "ssww_TT", "wz"]))
     ref = run_analysis(cfg, fileset, regions=["signal"], chunksize=250, out=tmp_path / "ref")
 
-    def malloc_state() -> tuple[str | None, bool | None]:
-        return os.environ.get("MALLOC_TRIM_THRESHOLD_"), allocation_is_mapped(1 << 20)
+    def worker_state() -> tuple[str | None, bool | None, bool]:
+        return (os.environ.get("MALLOC_TRIM_THRESHOLD_"), allocation_is_mapped(1 << 20),
+                gc.get_freeze_count() > 100_000)
 
     with local_cluster(2) as cluster, distributed.Client(cluster) as client:
         # distributed's trim threshold switches off glibc's dynamic mmap threshold
-        assert set(client.run(malloc_state).values()) == {("65536", True)}
+        assert set(client.run(worker_state).values()) == {("65536", True, False)}
         killed: dict[str, int] = {}
 
         def kill_when_busy() -> None:
@@ -59,10 +62,10 @@ def test_killed_worker_gives_identical_histograms(tmp_path: Path) -> None:
                            scheduler=cluster.scheduler_address, out=tmp_path / "dask")
         killer.join()
         client.wait_for_workers(2, timeout=60)
-        restarted = client.run(malloc_state)
+        restarted = client.run(worker_state)
     assert killed, "no moment with tasks in flight was found"
-    # both workers, the nanny's replacement of the killed one too, are malloc-tuned
+    # both workers, the nanny's replacement of the killed one too, are set up
     assert len(restarted) == 2
-    assert set(restarted.values()) == {("65536", False)}
+    assert set(restarted.values()) == {("65536", False, True)}
     assert res.metrics["events_processed"] == ref.metrics["events_processed"] == res.metrics["events_total"]
     assert_same_histograms(tmp_path / "ref" / "histograms.root", tmp_path / "dask" / "histograms.root")

@@ -1,7 +1,8 @@
-"""glibc malloc settings of dask workers (analysis.malloc)."""
+"""Process settings of the workers that run chunks (analysis.workers): malloc and gc."""
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
@@ -13,12 +14,12 @@ import pytest
 from analysis.config import load_config
 from analysis.errors import InputError
 from analysis.generator import generate
-from analysis.malloc import MMAP_THRESHOLD, MallocTuning, allocation_is_mapped
+from analysis.workers import MMAP_THRESHOLD, WorkerSetup, allocation_is_mapped
 from analysis.runner import load_fileset, run_analysis
 
 CHILD = """
 import json
-from analysis.malloc import MMAP_THRESHOLD, allocation_is_mapped, tune_malloc
+from analysis.workers import MMAP_THRESHOLD, allocation_is_mapped, tune_malloc
 sizes = [1 << 20, 16 << 20, 2 * MMAP_THRESHOLD]
 before = [allocation_is_mapped(n) for n in sizes]
 applied = tune_malloc()
@@ -39,7 +40,33 @@ def test_tuning_serves_arrays_below_32_mib_from_the_heap() -> None:
     assert MMAP_THRESHOLD == 32 * 1024 * 1024
 
 
-class _NotOnTheWorkers(MallocTuning):
+FREEZE_CHILD = """
+import gc, json, sys
+from analysis.workers import freeze_imports
+tracked = len(gc.get_objects())
+frozen = freeze_imports()
+import processors.ssww
+after = len(gc.get_objects())
+print(json.dumps({"tracked": tracked, "frozen": frozen, "after": after,
+                  "ssww_imported": "processors.ssww" in sys.modules,
+                  "process_tracked": any(o is processors.ssww.SSWWProcessor.process
+                                         for o in gc.get_objects())}))
+"""
+
+
+def test_freezing_leaves_full_collections_only_the_new_objects() -> None:
+    out = subprocess.run([sys.executable, "-c", FREEZE_CHILD], capture_output=True, text=True,
+                         check=True)
+    state = json.loads(out.stdout)
+    assert state["ssww_imported"]
+    # the analysis stack's objects (far more than the interpreter starts with) are frozen:
+    # a full collection no longer walks them, a processor method among them
+    assert state["frozen"] > 2 * state["tracked"]
+    assert state["after"] < state["frozen"] / 50
+    assert not state["process_tracked"]
+
+
+class _NotOnTheWorkers(WorkerSetup):
     """A plugin whose class the workers cannot import (as without ewpolar installed)."""
 
     def __reduce__(self):
@@ -48,12 +75,12 @@ class _NotOnTheWorkers(MallocTuning):
 
 def test_workers_without_ewpolar_give_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     distributed = pytest.importorskip("distributed")
-    import analysis.malloc
+    import analysis.workers
 
     cfg = load_config("ssww")
     fileset = load_fileset(generate(cfg, events=600, seed=5, out=tmp_path / "s",
                                     datasets=["ssww_LL"]))
-    monkeypatch.setattr(analysis.malloc, "MallocTuning", _NotOnTheWorkers)
+    monkeypatch.setattr(analysis.workers, "WorkerSetup", _NotOnTheWorkers)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                                   dashboard_address=":0") as cluster, \
             pytest.raises(InputError) as info:
@@ -65,3 +92,4 @@ def test_workers_without_ewpolar_give_one_line(monkeypatch: pytest.MonkeyPatch, 
     assert "ewpolar_is_not_installed_here" in msg
     assert "need ewpolar installed" in msg
     assert not (tmp_path / "out" / "histograms.root").exists()
+
