@@ -21,8 +21,8 @@ from same_outputs import assert_same_histograms
 
 from analysis.config import load_config
 from analysis.generator import generate
-from analysis.workers import allocation_is_mapped
 from analysis.runner import load_fileset, local_cluster, run_analysis
+from analysis.workers import allocation_is_mapped
 
 
 @pytest.mark.slow

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import importlib
 import json
 import os
@@ -14,8 +13,8 @@ import pytest
 from analysis.config import load_config
 from analysis.errors import InputError
 from analysis.generator import generate
-from analysis.workers import MMAP_THRESHOLD, WorkerSetup, allocation_is_mapped
 from analysis.runner import load_fileset, run_analysis
+from analysis.workers import MMAP_THRESHOLD, WorkerSetup, allocation_is_mapped
 
 CHILD = """
 import json
