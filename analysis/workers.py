@@ -20,11 +20,10 @@ them walked all those objects: 0.25–0.3 s per worker for every ten chunks of
 100 000 events. :func:`freeze_imports` imports the analysis stack, collects, and
 moves the survivors to the collector's permanent generation (:func:`gc.freeze`),
 so full collections scan only what the chunks create. Objects made later are
-collected as before, and sooner: a full collection waits until the objects
-that reached the oldest generation exceed a quarter of it, and with the imports
-there that let the cycles (and arrays) of several chunks pile up, growing a
-worker's heap run after run. With the imports frozen, a worker's peak RSS
-stays level and its two-worker runs stop scattering (benchmarks/README_processor.md).
+collected as before. Importing at set-up, before the first chunk, also keeps a
+worker's peak RSS level: with the imports made during the first chunks it grew
+run after run, with page faults that made two-worker runs scatter
+(benchmarks/README_processor.md).
 
 :class:`WorkerSetup` is a dask ``WorkerPlugin`` applying both in every worker of
 the cluster, including workers that join later (a nanny's replacement of a lost
