@@ -5,7 +5,7 @@ The histograms are synthetic, with the binning of the shipped ssWW config
 systematic variation present), written by the test helpers in
 tests/analysis/fit_fixtures.py.
 
-    python benchmarks/bench_fit.py [--repeat 3] [--config ssww] [--json]
+    python benchmarks/bench_fit.py [--repeat 3] [--config ssww] [--json out.json]
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="timed runs (after one warm-up)")
     parser.add_argument("--config", default="ssww", help="analysis config (default: shipped ssww)")
-    parser.add_argument("--json", action="store_true", help="print one JSON record instead of text")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="also write the figures to this file ({figure: value})")
     args = parser.parse_args()
 
     pinning = _pin_one_core()
@@ -61,27 +62,26 @@ def main() -> None:
             results = fit_ssww(cfg, path)
             seconds.append(time.perf_counter() - t0)
     record = {
-        "benchmark": "fit_ssww",
-        "fits": list(results.fits),
-        "seconds_min": min(seconds),
-        "seconds_median": statistics.median(seconds),
-        "seconds": seconds,
+        "fits": ", ".join(results.fits),
+        "seconds_min": round(min(seconds), 3),
+        "seconds_median": round(statistics.median(seconds), 3),
+        "repeats": len(seconds),
+        "cpu": pinning,
         "python": platform.python_version(),
         "machine": platform.machine(),
-        "cpu": pinning,
-        "results": {name: {"mu": f.mu, "significance_expected": f.significance.expected,
-                           "upper_limit_expected": f.limit.expected}
-                    for name, f in results.fits.items()},
     }
+    for name, f in results.fits.items():
+        record[f"{name}_mu"] = round(f.mu["value"], 4)
+        record[f"{name}_significance_expected"] = round(f.significance.expected, 4)
+        record[f"{name}_upper_limit_expected"] = round(f.limit.expected, 4)
     if args.json:
-        print(json.dumps(record))
-        return
-    print(f"fit_ssww ({', '.join(record['fits'])}: fit + significance + CLs limit), {pinning}")
+        args.json.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"fit_ssww ({record['fits']}: fit + significance + CLs limit), {pinning}")
     print(f"  {args.repeat} runs: min {record['seconds_min']:.2f} s, "
           f"median {record['seconds_median']:.2f} s")
-    for name, r in record["results"].items():
-        print(f"  {name}: mu = {r['mu']['value']:.3f} ± {r['mu']['uncertainty']:.3f}, "
-              f"Z_exp = {r['significance_expected']:.2f}, mu_up,exp = {r['upper_limit_expected']:.3f}")
+    for name, f in results.fits.items():
+        print(f"  {name}: mu = {f.mu['value']:.3f} ± {f.mu['uncertainty']:.3f}, "
+              f"Z_exp = {f.significance.expected:.2f}, mu_up,exp = {f.limit.expected:.3f}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ process (on a shared machine the CPU figure is the one-core throughput).
 
     python benchmarks/bench_generator.py                      # 1M events of the ssWW signals
     python benchmarks/bench_generator.py --dataset ssww_qcd --events 200000
-    python benchmarks/bench_generator.py --channel wh --json
+    python benchmarks/bench_generator.py --channel wh --json out.json
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default: a temporary folder, removed afterwards)")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="also write the figures to this file ({figure: value})")
     args = parser.parse_args(argv)
 
     cfg = load_config(args.channel)
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     total = per_dataset * len(datasets)
     result = {
         "channel": args.channel,
-        "datasets": datasets,
+        "datasets": ", ".join(datasets),
         "events": total,
         "files": len(files),
         "wall_s": round(wall, 3),
@@ -72,12 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         "machine": platform.machine(),
     }
     if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print(f"{total} events ({', '.join(datasets)}) in {len(files)} files, "
-              f"{result['bytes_per_event']} B/event, {result['compression']}")
-        print(f"wall {wall:.2f} s: {result['events_per_s_wall']:,} events/s")
-        print(f"cpu  {cpu:.2f} s: {result['events_per_s_cpu']:,} events/s")
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{total} events ({', '.join(datasets)}) in {len(files)} files, "
+          f"{result['bytes_per_event']} B/event, {result['compression']}")
+    print(f"wall {wall:.2f} s: {result['events_per_s_wall']:,} events/s")
+    print(f"cpu  {cpu:.2f} s: {result['events_per_s_cpu']:,} events/s")
     return 0
 
 
