@@ -66,6 +66,9 @@ def generate(channel: str, events: int, seed: int, out: Path, config_path: Path 
 @click.option("--tls-key", type=click.Path(dir_okay=False), default=None, help="TLS: client private key.")
 @click.option("--chunksize", type=click.IntRange(min=1), default=100_000, show_default=True,
               help="Entries per chunk.")
+@click.option("--align-clusters", is_flag=True,
+              help="End chunks at the files' cluster boundaries (at least --chunksize entries "
+                   "each): no basket is decompressed by two chunks.")
 @click.option("--maxchunks", type=click.IntRange(min=1), default=None, help="At most this many chunks per dataset.")
 @click.option("--skip-bad-files", is_flag=True, help="Skip unreadable files and report them in metrics.json.")
 @click.option("--retries", type=int, default=1, show_default=True,
@@ -78,8 +81,8 @@ def generate(channel: str, events: int, seed: int, out: Path, config_path: Path 
 @user_errors
 def run(config_path: Path, fileset: Path, region: str, executor: str, workers: int,
         scheduler: str | None, tls_ca_file: str | None, tls_cert: str | None, tls_key: str | None,
-        chunksize: int, maxchunks: int | None, skip_bad_files: bool, retries: int,
-        checkpoint: Path | None, progress: bool, out: Path) -> None:
+        chunksize: int, align_clusters: bool, maxchunks: int | None, skip_bad_files: bool,
+        retries: int, checkpoint: Path | None, progress: bool, out: Path) -> None:
     """Run the analysis of a config over a fileset, region by region."""
     from analysis.config import load_config
     from analysis.runner import load_fileset, run_analysis, tls_security
@@ -89,7 +92,8 @@ def run(config_path: Path, fileset: Path, region: str, executor: str, workers: i
     regions = None if region == "all" else [r.strip() for r in region.split(",") if r.strip()]
     files = load_fileset(fileset)
     result = run_analysis(cfg, files, regions=regions, executor=executor, workers=workers,
-                          scheduler=scheduler, chunksize=chunksize, maxchunks=maxchunks,
+                          scheduler=scheduler, chunksize=chunksize,
+                          align_clusters=align_clusters, maxchunks=maxchunks,
                           skip_bad_files=skip_bad_files, checkpoint=checkpoint, retries=retries,
                           progress=progress, security=security, out=out)
     m = result.metrics

@@ -402,6 +402,7 @@ def run_analysis(
     workers: int = 1,
     scheduler: str | None = None,
     chunksize: int = 100_000,
+    align_clusters: bool = False,
     maxchunks: int | None = None,
     skip_bad_files: bool = False,
     checkpoint: str | Path | None = None,
@@ -422,6 +423,11 @@ def run_analysis(
         scheduler: address of an existing dask scheduler (dask executor only).
         security: a ``distributed.security.Security`` for a TLS scheduler (see :func:`tls_security`).
         chunksize: entries per chunk.
+        align_clusters: end every chunk at a cluster boundary of its file (coffea's
+            ``align_clusters``), so that no basket is decompressed by two chunks; a
+            chunk then holds at least ``chunksize`` entries, up to the next cluster
+            edge (a file of one cluster is one chunk). Worth it for files with large
+            clusters (benchmarks/README_processor.md).
         maxchunks: process at most this many chunks per dataset (quick looks).
         skip_bad_files: skip unreadable files (coffea's skipbadfiles) and report them.
         checkpoint: folder for per-chunk checkpoints (gzipped JSON, no pickle); a rerun
@@ -462,6 +468,7 @@ def run_analysis(
         runner = processor.Runner(
             executor=exe,
             chunksize=chunksize,
+            align_clusters=align_clusters,
             maxchunks=maxchunks,
             # preprocessing always skips: unreadable files are found below, with their reasons
             skipbadfiles=BAD_FILE_ERRORS,
@@ -510,7 +517,8 @@ def run_analysis(
     raw_metrics = wrapped.get("metrics", {})
     metrics = _metrics(config, fileset, files, wrapped, raw_metrics, seconds,
                        retried=retried if executor == "iterative" else None, last_errors=last_errors,
-                       executor=executor, workers=workers, chunksize=chunksize, regions=regions,
+                       executor=executor, workers=workers, chunksize=chunksize,
+                       align_clusters=align_clusters, regions=regions,
                        retries=retries)
     # what the processors skipped or assumed (missing branches, metadata)
     metrics["notes"] = sorted(output.get("notes", []))

@@ -35,7 +35,8 @@ def test_json_option_takes_a_path(script: Path) -> None:
     assert call is not None, f"{script.name}: no --json option"
     keywords = {k.arg: k.value for k in call.keywords}
     assert "action" not in keywords, f"{script.name}: --json is a flag, run_all.py passes a path"
-    assert isinstance(keywords.get("type"), ast.Name) and keywords["type"].id == "Path", \
-        f"{script.name}: --json should be type=Path"
+    kind = keywords.get("type")
+    assert isinstance(kind, ast.Name), f"{script.name}: --json should be type=Path"
+    assert kind.id == "Path", f"{script.name}: --json should be type=Path"
     source = script.read_text()
     assert "args.json.write_text(" in source, f"{script.name}: the figures are not written to --json"
