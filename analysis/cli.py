@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import click
@@ -22,6 +23,11 @@ def main(verbose: int) -> None:
     """ewpolar: polarization and CP analyses of electroweak bosons on coffea."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if verbose == 0:
+        # distributed logs every scheduler, nanny and client event at INFO (its own
+        # config, read when distributed is imported); without -v a dask run shows its
+        # warnings only. Worker processes inherit the setting.
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
 
 
 @main.command()

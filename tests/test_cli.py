@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -29,3 +30,24 @@ def test_bad_option_value_names_the_option() -> None:
     result = CliRunner().invoke(main, ["generate", "--channel", "zz", "--out", "x"])
     assert result.exit_code == 2
     assert "--channel" in result.output
+
+
+def test_dask_run_logs_distributed_events_only_with_verbose(tmp_path) -> None:
+    from analysis.config import load_config
+    from analysis.generator import generate
+
+    fileset = generate(load_config("ssww"), events=300, seed=2, out=tmp_path / "s",
+                       datasets=["ssww_LL"])
+    args = ["run", "--config", "ssww", "--fileset", str(fileset), "--executor", "dask",
+            "--workers", "2", "--no-progress", "--out", str(tmp_path / "out")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DASK_")}
+    quiet = subprocess.run([sys.executable, "-m", "analysis.cli", *args], env=env,
+                           capture_output=True, text=True, check=False)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "processed 300 of 300 events" in quiet.stdout
+    # the scheduler's, nannies' and workers' INFO records (start, register, close) are not shown
+    assert "distributed" not in quiet.stderr, quiet.stderr
+    verbose = subprocess.run([sys.executable, "-m", "analysis.cli", "-v", *args], env=env,
+                             capture_output=True, text=True, check=False)
+    assert verbose.returncode == 0, verbose.stderr
+    assert "INFO distributed.scheduler" in verbose.stderr
