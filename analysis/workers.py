@@ -113,16 +113,26 @@ def allocation_is_mapped(nbytes: int = 1 << 20) -> bool | None:
         libc.free(ptr)
 
 
+_frozen = False
+
+
 def freeze_imports(modules: tuple[str, ...] = ANALYSIS_MODULES) -> int:
     """Import ``modules``, collect, and exempt every object alive from later collections.
+
+    Done once per process: every dask run registers :class:`WorkerSetup` again, and
+    a long-lived worker (``--scheduler``) must not freeze, run after run, objects
+    that are alive then but garbage later (frozen, they would never be collected).
 
     Returns:
         The number of objects in the collector's permanent generation.
     """
-    for name in modules:
-        importlib.import_module(name)
-    gc.collect()
-    gc.freeze()
+    global _frozen
+    if not _frozen:
+        for name in modules:
+            importlib.import_module(name)
+        gc.collect()
+        gc.freeze()
+        _frozen = True
     return gc.get_freeze_count()
 
 

@@ -46,10 +46,13 @@ tracked = len(gc.get_objects())
 frozen = freeze_imports()
 import processors.ssww
 after = len(gc.get_objects())
-print(json.dumps({"tracked": tracked, "frozen": frozen, "after": after,
+later = [[]]  # made after the set-up: a second set-up (the next run's) must not freeze it
+again = freeze_imports()
+print(json.dumps({"tracked": tracked, "frozen": frozen, "after": after, "again": again,
                   "ssww_imported": "processors.ssww" in sys.modules,
                   "process_tracked": any(o is processors.ssww.SSWWProcessor.process
-                                         for o in gc.get_objects())}))
+                                         for o in gc.get_objects()),
+                  "later_tracked": any(o is later for o in gc.get_objects())}))
 """
 
 
@@ -63,6 +66,9 @@ def test_freezing_leaves_full_collections_only_the_new_objects() -> None:
     assert state["frozen"] > 2 * state["tracked"]
     assert state["after"] < state["frozen"] / 50
     assert not state["process_tracked"]
+    # freezing is done once per process
+    assert state["again"] == state["frozen"]
+    assert state["later_tracked"]
 
 
 class _NotOnTheWorkers(WorkerSetup):
