@@ -9,6 +9,7 @@ design.md atomically: ``histograms.root``, ``cutflow.json`` and ``metrics.json``
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import json
 import logging
@@ -223,8 +224,9 @@ def _executor(name: str, workers: int, scheduler: str | None, progress: bool,
             cluster = local_cluster(workers)
             client = Client(cluster)
         try:
-            yield processor.DaskExecutor(client=_dask_client(client), status=progress,
-                                         retries=retries)
+            # the chunks' retries are those of _chunk_attempts, not dask's (which would
+            # run a chunk given up after its attempts again)
+            yield processor.DaskExecutor(client=_dask_client(client), status=progress, retries=0)
         finally:
             client.close()
             if cluster is not None:
@@ -240,8 +242,9 @@ def _executor(name: str, workers: int, scheduler: str | None, progress: bool,
             cluster.scale(jobs=settings.jobs or 1)
         client = Client(cluster)
         try:
-            yield processor.DaskExecutor(client=_dask_client(client), status=progress,
-                                         retries=retries)
+            # the chunks' retries are those of _chunk_attempts, not dask's (which would
+            # run a chunk given up after its attempts again)
+            yield processor.DaskExecutor(client=_dask_client(client), status=progress, retries=0)
         finally:
             client.close()
             cluster.close()
@@ -279,14 +282,19 @@ def _file_entries(fileset: dict[str, Any], runner: processor.Runner) -> dict[str
     return info
 
 
-def _one_line(exc: BaseException) -> str:
-    """The innermost useful message of an exception chain, on one line."""
+def _exception_chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions behind it (``__cause__``, else ``__context__``), outermost first."""
     chain = []
     cur: BaseException | None = exc
     while cur is not None and len(chain) < 10:
         chain.append(cur)
         cur = cur.__cause__ or cur.__context__
-    root = chain[-1]
+    return chain
+
+
+def _one_line(exc: BaseException) -> str:
+    """The innermost useful message of an exception chain, on one line."""
+    root = _exception_chain(exc)[-1]
     if isinstance(root, uproot.exceptions.KeyInFileError):
         msg = f"no '{root.key}' tree in the file"
     elif isinstance(root, InputError):
@@ -300,62 +308,70 @@ _ITEM_FILE = re.compile(r"filename='([^']+)'")
 
 
 def _failed_file(exc: BaseException) -> str | None:
-    cur: BaseException | None = exc
-    while cur is not None:
+    for cur in _exception_chain(exc):
         m = _ITEM_FILE.search(str(cur))
         if m:
             return m.group(1)
-        cur = cur.__cause__ or cur.__context__
     return None
 
 
 def _is_bad_file_error(exc: BaseException) -> bool:
     """True when the exception chain holds an I/O or deserialisation error."""
-    cur: BaseException | None = exc
-    while cur is not None:
-        if isinstance(cur, BAD_FILE_ERRORS) or type(cur).__module__.startswith(
-                ("uproot", "cramjam", "zlib", "lzma", "lz4", "zstandard")):
-            return True
-        cur = cur.__cause__ or cur.__context__
-    return False
+    return any(isinstance(cur, BAD_FILE_ERRORS) or type(cur).__module__.startswith(
+        ("uproot", "cramjam", "zlib", "lzma", "lz4", "zstandard")) for cur in _exception_chain(exc))
 
 
-_RETRIED = "Performed attempt "
-_SKIPPED = re.compile(r"^Skipping bad file after (\d+) attempts\. The last exception was: (.*)$", re.DOTALL)
-_REPR_ERROR = re.compile(r"^(\w+)\((['\"])(.*)\2,?\)$", re.DOTALL)
+#: key of a chunk's output under which :func:`_chunk_attempts` reports its retries
+ATTEMPTS = "attempts"
 
 
-def _last_error(text: str) -> str:
-    """The innermost error of a coffea "Failed ...: WorkItem(...). The error was: X." message."""
-    inner = text.rsplit("The error was: ", 1)
-    msg = inner[1] if len(inner) == 2 else text
-    msg = msg.strip().removesuffix(".")
-    m = _REPR_ERROR.match(msg)
-    if m:  # OSError('reason') -> OSError: reason
-        msg = f"{m.group(1)}: {m.group(3)}"
-    return " ".join(msg.split())[:300]
+def _chunk_attempts(retries: int, _coffea_retries: int, skipbadfiles: Any, func: Any, *args: Any,
+                    use_result_type: bool = False, **kwargs: Any) -> dict[str, Any]:
+    """One chunk, tried at most ``retries + 1`` times, on every executor.
 
+    It takes the place of coffea's ``Runner.automatic_retries`` while chunks are
+    processed (see :func:`_run_chunks`), with the same call, and differs in two ways:
 
-def _retry_report(caught: list[warnings.WarningMessage]) -> tuple[int, dict[str, str]]:
-    """Failed-and-retried chunk attempts, and the last error of each file skipped after retries.
-
-    Both come from the warnings of coffea's ``Runner.automatic_retries`` recorded in
-    this process ("Performed attempt K out of N", "Skipping bad file after N attempts.
-    The last exception was: ...").
+    - the attempts are those of ``--retries`` on every executor. coffea gives a
+      dask run 0 here and leaves the retries to dask, which then never retries a
+      chunk whose error ``--skip-bad-files`` skips: one transient read error on a
+      facility lost the chunk;
+    - what happened comes back in the chunk's output, under :data:`ATTEMPTS`:
+      ``retried`` (failed attempts that were tried again) and ``skipped`` (file,
+      attempts, last error of a chunk given up). coffea's warnings of the same
+      stay in the worker process that emits them, so a futures or dask run could
+      report neither.
     """
-    retried = 0
+    skip = (OSError,) if skipbadfiles is True else skipbadfiles
+    for attempt in range(retries + 1):
+        try:
+            out = func(*args, **kwargs)
+        except Exception as exc:
+            item = args[0][0] if args and isinstance(args[0], tuple) else (args[0] if args else None)
+            fname = getattr(item, "filename", None) or _failed_file(exc) or "?"
+            if attempt < retries:
+                log.info("%s: chunk attempt %d of %d failed: %s", fname, attempt + 1, retries + 1,
+                         _one_line(exc))
+                continue
+            if use_result_type or not skip or not any(isinstance(c, skip) for c in _exception_chain(exc)):
+                raise
+            # an empty output merges with the others (coffea reads "out" of every run)
+            return {"out": {}, ATTEMPTS: {"retried": attempt,
+                                          "skipped": {(fname, attempt + 1, _one_line(exc))}}}
+        if attempt:
+            out[ATTEMPTS] = {"retried": attempt, "skipped": set()}
+        return out
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _attempt_report(wrapped: dict[str, Any]) -> tuple[int, dict[str, str]]:
+    """Failed-and-retried chunk attempts of a run, and the last error of each file whose
+    chunks were given up (from the outputs of :func:`_chunk_attempts`)."""
+    report = wrapped.pop(ATTEMPTS, None) or {}
     last: dict[str, str] = {}
-    for w in caught:
-        text = str(w.message)
-        if text.startswith(_RETRIED):
-            retried += 1
-            continue
-        m = _SKIPPED.match(text)
-        if m:
-            fname = _ITEM_FILE.search(m.group(2))
-            if fname:
-                last[fname.group(1)] = f"after {m.group(1)} attempts: {_last_error(m.group(2))}"
-    return retried, last
+    for fname, attempts, error in sorted(report.get("skipped", ())):
+        last[fname] = f"after {attempts} attempts: {error}"
+    return int(report.get("retried", 0)), last
 
 
 #: uproot's source for local files: memory-mapped reads, no I/O thread
@@ -377,8 +393,11 @@ def uproot_options(fileset: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run_chunks(runner: processor.Runner, chunks: list[Any], proc: AnalysisProcessor,
-                preload: bool, options: dict[str, Any]) -> dict[str, Any]:
+                preload: bool, options: dict[str, Any], retries: int) -> dict[str, Any]:
     """``runner.run`` over ``chunks``; with ``preload``, each chunk reads its branches in bulk.
+
+    Each chunk is tried at most ``retries + 1`` times on every executor, and the
+    attempts come back in the output (:func:`_chunk_attempts`, :func:`_attempt_report`).
 
     The branches are those the processor declares (``proc.columns()``; see
     :meth:`processors.common.AnalysisProcessor.columns`), given to every work item
@@ -390,7 +409,13 @@ def _run_chunks(runner: processor.Runner, chunks: list[Any], proc: AnalysisProce
     if preload:
         wanted = frozenset(proc.columns())
         chunks = [dataclasses.replace(item, preload=wanted) for item in chunks]
-    return runner.run(chunks, proc, uproot_options=options)
+    # an instance attribute: coffea sends ``self.automatic_retries`` to the workers,
+    # and a partial of a module function pickles without the runner and its executor
+    runner.automatic_retries = functools.partial(_chunk_attempts, retries)
+    try:
+        return runner.run(chunks, proc, uproot_options=options)
+    finally:
+        del runner.automatic_retries
 
 
 def run_analysis(
@@ -433,9 +458,8 @@ def run_analysis(
         checkpoint: folder for per-chunk checkpoints (gzipped JSON, no pickle); a rerun
             loads the chunks already done instead of processing them again.
         retries: attempts after a failed chunk before the file counts as bad (0: none).
-            ``metrics["retries"]`` counts the failed attempts that were retried; it is
-            known for the iterative executor only (futures and dask workers retry in
-            their own processes) and None otherwise.
+            The same on every executor (dask's own task retries are not used).
+            ``metrics["retries"]`` counts the failed attempts that were retried.
         preload: read each chunk's branches in one bulk read (those the processor
             declares; see :func:`_run_chunks`) rather than one lazy read per branch.
             The results are the same either way.
@@ -494,9 +518,12 @@ def run_analysis(
         try:
             with warnings.catch_warnings(record=True) as more:
                 warnings.simplefilter("always")
-                wrapped = _run_chunks(runner, chunks, proc, preload, open_options)
+                wrapped = _run_chunks(runner, chunks, proc, preload, open_options, retries)
             caught += more
-            retried, last_errors = _retry_report(more)
+            retried, last_errors = _attempt_report(wrapped)
+            if not wrapped.get("processed"):
+                fname, reason = next(iter(last_errors.items()), ("?", "no chunk returned"))
+                raise InputError(f"no chunk of any file could be read ({fname}: {reason})")
         except Exception as exc:
             fname = _failed_file(exc)
             if fname is None or not _is_bad_file_error(exc):
@@ -516,7 +543,7 @@ def run_analysis(
     output = wrapped["out"]
     raw_metrics = wrapped.get("metrics", {})
     metrics = _metrics(config, fileset, files, wrapped, raw_metrics, seconds,
-                       retried=retried if executor == "iterative" else None, last_errors=last_errors,
+                       retried=retried, last_errors=last_errors,
                        executor=executor, workers=workers, chunksize=chunksize,
                        align_clusters=align_clusters, regions=regions,
                        retries=retries)
