@@ -22,9 +22,7 @@ the learning rate when the validation loss stalls:
 
 from __future__ import annotations
 
-import copy
 import logging
-import math
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -35,6 +33,7 @@ from models.training.mlp import (
     MLPConfig,
     TrainingHistory,
     deterministic_torch,
+    fit_epochs,
     weighted_standardisation,
 )
 
@@ -100,50 +99,20 @@ def train_network(model: torch.nn.Module, loss: LossFunction, data: Mapping[str,
         return out
 
     train, val = tensors(train_idx), tensors(val_idx)
-    mean_w = float(train[weights].abs().mean()) or 1.0
-    train[weights] = train[weights] / mean_w
-    history = TrainingHistory()
+    scale = float(train[weights].abs().mean()) or 1.0
+    train[weights] = train[weights] / scale
+
+    def batch_loss(rows: torch.Tensor) -> torch.Tensor:
+        batch = {k: v[rows] for k, v in train.items()}
+        return (batch[weights] * loss(model, batch)).mean()
+
     with deterministic_torch(config.seed, config.num_threads):
         optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate,
                                      weight_decay=config.weight_decay)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimiser, factor=0.5, patience=max(1, config.patience // 3))
-        best_state = copy.deepcopy(model.state_dict())
-        best_loss = math.inf
-        n_train = len(train_idx)
-        for epoch in range(config.max_epochs):
-            model.train()
-            perm = torch.from_numpy(rng.permutation(n_train))
-            total, steps = 0.0, 0
-            for start in range(0, n_train, config.batch_size):
-                rows = perm[start:start + config.batch_size]
-                batch = {k: v[rows] for k, v in train.items()}
-                optimiser.zero_grad()
-                value = (batch[weights] * loss(model, batch)).mean()
-                value.backward()
-                optimiser.step()
-                total += float(value.detach())
-                steps += 1
-            model.eval()
-            with torch.no_grad():
-                val_loss = _evaluate(model, loss, val, weights)
-            history.train_loss.append(total / steps)
-            history.val_loss.append(val_loss)
-            log.debug("epoch %d: train %.6g, validation %.6g, lr %.3g", epoch, total / steps,
-                      val_loss, optimiser.param_groups[0]["lr"])
-            if not math.isfinite(val_loss):
-                raise FloatingPointError(f"validation loss is {val_loss} at epoch {epoch}")
-            if val_loss < best_loss:
-                best_loss = val_loss
-                history.best_epoch = epoch
-                best_state = copy.deepcopy(model.state_dict())
-            scheduler.step(val_loss)
-            if epoch - history.best_epoch >= config.patience:
-                history.stopped_early = True
-                break
-        model.load_state_dict(best_state)
-        model.eval()
-    return history
+        return fit_epochs(model, optimiser, batch_loss, lambda: _evaluate(model, loss, val, weights),
+                          len(train_idx), rng, config, scheduler=scheduler)
 
 
 def _evaluate(model: torch.nn.Module, loss: LossFunction, data: Mapping[str, torch.Tensor],

@@ -42,6 +42,7 @@ __all__ = [
     "TrainingHistory",
     "balance_class_weights",
     "deterministic_torch",
+    "fit_epochs",
     "train_mlp",
     "weighted_standardisation",
 ]
@@ -370,49 +371,85 @@ def train_mlp(
 
     x_tr, y_tr, w_tr = tensors(train_idx)
     x_val, y_val, w_val = tensors(val_idx)
-    history = TrainingHistory()
+
+    def batch_loss(rows: torch.Tensor) -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(model(x_tr[rows]), y_tr[rows], weight=w_tr[rows])
+
+    def validation_loss() -> float:
+        per_event = F.binary_cross_entropy_with_logits(model(x_val), y_val, weight=w_val, reduction="sum")
+        return float(per_event / w_val.sum())
+
     with deterministic_torch(config.seed, config.num_threads):
         model = MLP.from_config(x_all.shape[1], config, mean, scale)
         optimiser = torch.optim.Adam(
             model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
         )
-        best_state = copy.deepcopy(model.state_dict())
-        best_loss = math.inf
-        n_train = x_tr.shape[0]
-        for epoch in range(config.max_epochs):
-            model.train()
-            order = torch.from_numpy(rng.permutation(n_train))
-            total, steps = 0.0, 0
-            for start in range(0, n_train, config.batch_size):
-                batch = order[start : start + config.batch_size]
-                optimiser.zero_grad()
-                loss = F.binary_cross_entropy_with_logits(
-                    model(x_tr[batch]), y_tr[batch], weight=w_tr[batch]
-                )
-                loss.backward()
-                optimiser.step()
-                total += float(loss.detach())
-                steps += 1
-            model.eval()
-            with torch.no_grad():
-                per_event = F.binary_cross_entropy_with_logits(
-                    model(x_val), y_val, weight=w_val, reduction="sum"
-                )
-                val_loss = float(per_event / w_val.sum())
-            history.train_loss.append(total / steps)
-            history.val_loss.append(val_loss)
-            log.debug("epoch %d: train loss %.5f, validation loss %.5f", epoch, total / steps, val_loss)
-            if not math.isfinite(val_loss):
-                raise FloatingPointError(f"validation loss is {val_loss} at epoch {epoch}")
-            if val_loss < best_loss:
-                best_loss = val_loss
-                history.best_epoch = epoch
-                best_state = copy.deepcopy(model.state_dict())
-            if on_epoch is not None:
-                on_epoch(epoch, val_loss)
-            if epoch - history.best_epoch >= config.patience:
-                history.stopped_early = True
-                break
-        model.load_state_dict(best_state)
-        model.eval()
+        history = fit_epochs(model, optimiser, batch_loss, validation_loss, x_tr.shape[0], rng, config,
+                             on_epoch=on_epoch)
     return TrainResult(model, history)
+
+
+def fit_epochs(
+    model: nn.Module,
+    optimiser: torch.optim.Optimizer,
+    batch_loss: Callable[[torch.Tensor], torch.Tensor],
+    validation_loss: Callable[[], float],
+    n_train: int,
+    rng: np.random.Generator,
+    config: MLPConfig,
+    *,
+    scheduler: Any = None,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> TrainingHistory:
+    """The epochs of a training, with early stopping; the model ends with the weights of its
+    best epoch, in eval mode. Shared by :func:`train_mlp` and
+    :func:`analysis.ml_training.train_network`, which differ in their losses and splits.
+
+    Each epoch shuffles the ``n_train`` training rows with ``rng``, takes an optimiser
+    step per ``config.batch_size`` rows on ``batch_loss(rows)`` (a scalar tensor),
+    then computes ``validation_loss()`` in eval mode without gradients. Then, in
+    this order: a non-finite validation loss raises, a lower one is kept as the
+    best, ``scheduler.step(val_loss)`` (e.g. ``ReduceLROnPlateau``), ``on_epoch(epoch,
+    val_loss)``, and the training stops after ``config.patience`` epochs without a
+    lower validation loss. Call it inside :func:`deterministic_torch`.
+
+    Raises:
+        FloatingPointError: the validation loss became NaN or infinite.
+    """
+    history = TrainingHistory()
+    best_state = copy.deepcopy(model.state_dict())
+    best_loss = math.inf
+    for epoch in range(config.max_epochs):
+        model.train()
+        order = torch.from_numpy(rng.permutation(n_train))
+        total, steps = 0.0, 0
+        for start in range(0, n_train, config.batch_size):
+            optimiser.zero_grad()
+            loss = batch_loss(order[start : start + config.batch_size])
+            loss.backward()
+            optimiser.step()
+            total += float(loss.detach())
+            steps += 1
+        model.eval()
+        with torch.no_grad():
+            val_loss = validation_loss()
+        history.train_loss.append(total / steps)
+        history.val_loss.append(val_loss)
+        log.debug("epoch %d: train loss %.6g, validation loss %.6g, learning rate %.3g", epoch,
+                  total / steps, val_loss, optimiser.param_groups[0]["lr"])
+        if not math.isfinite(val_loss):
+            raise FloatingPointError(f"validation loss is {val_loss} at epoch {epoch}")
+        if val_loss < best_loss:
+            best_loss = val_loss
+            history.best_epoch = epoch
+            best_state = copy.deepcopy(model.state_dict())
+        if scheduler is not None:
+            scheduler.step(val_loss)
+        if on_epoch is not None:
+            on_epoch(epoch, val_loss)
+        if epoch - history.best_epoch >= config.patience:
+            history.stopped_early = True
+            break
+    model.load_state_dict(best_state)
+    model.eval()
+    return history
