@@ -13,8 +13,10 @@ One run, on one machine:
 
     python benchmarks/bench_processor.py --events 1000000 [--repeat 3] [--json out.json]
 
-Each figure is the fastest of --repeat runs; for the futures and running-cluster
-scaling, every repeat's time and the ratio of the medians are listed too. Targets:
+Each figure is the fastest of --repeat runs. For the futures and running-cluster
+scaling, the 1- and 2-worker runs alternate (both running clusters are up at once),
+and every repeat's time, the ratio of the medians and the median of the pairs'
+ratios are listed too. Targets:
 processor time ≤ 1.5 × read time; 2 workers ≥ 1.7 × faster than 1 (futures, dask).
 """
 
@@ -64,20 +66,40 @@ def _best(repeat: int, fn) -> float:
     return min(_times(repeat, fn))
 
 
-def _prestarted_dask(cfg, fileset, workers: int, chunksize: int, repeat: int) -> list[float]:
-    """Seconds of a run on a LocalCluster that is already up and warm.
+def _prestarted_dask(cfg, fileset, chunksize: int, repeat: int) -> tuple[list[float], list[float]]:
+    """Seconds of runs on a running 1-worker and a running 2-worker LocalCluster.
 
-    Warm means one full run before the timed ones: the workers have imported
-    everything, loaded the kernels and models, and grown their heaps to the
-    working set of a chunk, as the workers of a long analysis have after their
-    first chunks. (After a one-chunk warm-up, the next runs still spend up to
-    1 s per worker in the kernel, faulting in new heap pages.)
+    Both clusters are up and warm at the same time, and the timed runs alternate
+    between them (1, 2, 1, 2, ...), so that each pair of runs sees the machine in
+    the same state: this machine's speed drifts over minutes (benchmarks/README.md),
+    which made the ratio of two blocks of runs made one after the other scatter.
+    Warm means one full run on each before the timed ones: the workers have
+    imported everything, loaded the kernels and models, and grown their heaps to
+    the working set of a chunk, as the workers of a long analysis have after their
+    first chunks. The idle cluster's workers only answer heartbeats.
     """
-    with local_cluster(workers) as cluster:
-        address = cluster.scheduler_address
-        run_analysis(cfg, fileset, executor="dask", scheduler=address, chunksize=chunksize)
-        return _times(repeat, lambda: _timed_run(cfg, fileset, executor="dask", scheduler=address,
-                                                 chunksize=chunksize)[0])
+    with local_cluster(1) as one, local_cluster(2) as two:
+        def run(cluster) -> float:
+            return _timed_run(cfg, fileset, executor="dask", scheduler=cluster.scheduler_address,
+                              chunksize=chunksize)[0]
+
+        run(one)
+        run(two)
+        return _alternating(repeat, lambda: run(one), lambda: run(two))
+
+
+def _alternating(repeat: int, first, second) -> tuple[list[float], list[float]]:
+    """``repeat`` calls of each, alternating (first, second, first, ...)."""
+    a, b = [], []
+    for _ in range(repeat):
+        a.append(first())
+        b.append(second())
+    return a, b
+
+
+def _pairwise(a: list[float], b: list[float]) -> float:
+    """The median over the alternating pairs of ``a[i] / b[i]``."""
+    return statistics.median(x / y for x, y in zip(a, b, strict=True))
 
 
 def _listed(seconds: list[float]) -> str:
@@ -116,13 +138,13 @@ def main() -> None:
     t_bare = _best(rep, lambda: _timed_run(no_templates, fileset, chunksize=cs)[0])
     reads = [_read_time(fileset, branches, cs) for _ in range(rep)]
     t_read, n_read = min(reads)
-    f1 = _times(rep, lambda: _timed_run(cfg, fileset, executor="futures", workers=1, chunksize=cs)[0])
-    f2 = _times(rep, lambda: _timed_run(cfg, fileset, executor="futures", workers=2, chunksize=cs)[0])
+    f1, f2 = _alternating(
+        rep, lambda: _timed_run(cfg, fileset, executor="futures", workers=1, chunksize=cs)[0],
+        lambda: _timed_run(cfg, fileset, executor="futures", workers=2, chunksize=cs)[0])
     t_f1, t_f2 = min(f1), min(f2)
     t_d1 = _best(rep, lambda: _timed_run(cfg, fileset, executor="dask", workers=1, chunksize=cs)[0])
     t_d2 = _best(rep, lambda: _timed_run(cfg, fileset, executor="dask", workers=2, chunksize=cs)[0])
-    p1 = _prestarted_dask(cfg, fileset, 1, cs, rep)
-    p2 = _prestarted_dask(cfg, fileset, 2, cs, rep)
+    p1, p2 = _prestarted_dask(cfg, fileset, cs, rep)
     t_p1, t_p2 = min(p1), min(p2)
 
     rows = {
@@ -142,6 +164,7 @@ def main() -> None:
         "futures_1_worker_all_seconds": _listed(f1),
         "futures_2_workers_all_seconds": _listed(f2),
         "futures_speedup_median_over_median": round(statistics.median(f1) / statistics.median(f2), 3),
+        "futures_speedup_median_of_pairs": round(_pairwise(f1, f2), 3),
         "dask_1_worker_seconds": round(t_d1, 3),
         "dask_2_workers_seconds": round(t_d2, 3),
         "dask_speedup_2_over_1": round(t_d1 / t_d2, 3),
@@ -152,6 +175,7 @@ def main() -> None:
         "dask_running_cluster_2_workers_all_seconds": _listed(p2),
         "dask_running_cluster_speedup_median_over_median": round(
             statistics.median(p1) / statistics.median(p2), 3),
+        "dask_running_cluster_speedup_median_of_pairs": round(_pairwise(p1, p2), 3),
     }
     assert n_read == n, (n_read, n)
     print("| quantity | value |\n|---|---|")
