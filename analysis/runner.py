@@ -252,16 +252,45 @@ def _executor(name: str, workers: int, scheduler: str | None, progress: bool,
         raise InputError(f"--executor {name}: unknown executor (choose from {', '.join(EXECUTORS)})")
 
 
+def _known_files(runner: processor.Runner) -> dict[tuple[str, str], int]:
+    """(file, tree) → entries, for the files coffea's preprocessing has read."""
+    return {(meta.filename, meta.treename): int(md["numentries"])
+            for meta, md in list(runner.metadata_cache.items()) if md and "numentries" in md}
+
+
+def _preprocess_again(runner: processor.Runner, fileset: dict[str, Any], options: dict[str, Any],
+                      attempts: int) -> list[Any]:
+    """The chunks of the files whose metadata a dask run's preprocessing could not read,
+    asked for again at most ``attempts`` times.
+
+    coffea gives a dask run's preprocessing no retries of its own (it leaves them
+    to dask, and its bad-file skipping ends a task at the first error), so one
+    transient error there lost the file. The iterative and futures executors retry
+    inside coffea and need no second pass.
+    """
+    chunks: list[Any] = []
+    for _ in range(attempts):
+        known = _known_files(runner)
+        missing = {}
+        for dataset, entry in fileset.items():
+            files = {f: t for f, t in entry["files"].items() if (f, t) not in known}
+            if files:
+                missing[dataset] = {**entry, "files": files}
+        if not missing:
+            break
+        log.info("preprocessing again: %d file(s) whose metadata could not be read",
+                 sum(len(e["files"]) for e in missing.values()))
+        chunks += list(runner.preprocess(missing, uproot_options=options))
+    return chunks
+
+
 def _file_entries(fileset: dict[str, Any], runner: processor.Runner) -> dict[str, dict[str, Any]]:
     """Entries of every input file, or the reason it cannot be read.
 
     Entries come from coffea's preprocessing (its metadata cache); only files it
     could not read are opened again here, to name the reason.
     """
-    known: dict[tuple[str, str], int] = {}
-    for meta, md in list(runner.metadata_cache.items()):
-        if md and "numentries" in md:
-            known[(meta.filename, meta.treename)] = int(md["numentries"])
+    known = _known_files(runner)
     info: dict[str, dict[str, Any]] = {}
     for dataset, entry in fileset.items():
         for fname, tree in entry["files"].items():
@@ -503,6 +532,8 @@ def run_analysis(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             chunks = list(runner.preprocess(fileset, uproot_options=open_options))
+            if isinstance(exe, processor.DaskExecutor):
+                chunks += _preprocess_again(runner, fileset, open_options, retries)
         files = _file_entries(fileset, runner)
         bad = {f: r for f, r in files.items() if "error" in r}
         if bad and not skip_bad_files:

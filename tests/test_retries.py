@@ -161,6 +161,26 @@ def executor_options(executor: str, request: pytest.FixtureRequest) -> dict[str,
 EXECUTORS = ["iterative", "futures", "dask"]
 
 
+@pytest.fixture
+def flaky_open(monkeypatch: pytest.MonkeyPatch, target: str, tmp_path: Path) -> FlakyReads:
+    """Opening ``target`` through the runner's source fails ``fail_first`` times (the first
+    open is coffea's preprocessing, whose metadata cache is emptied for that)."""
+    from coffea.processor.executor import DEFAULT_METADATA_CACHE
+
+    DEFAULT_METADATA_CACHE.clear()
+    state = FlakyReads(path=target, state=tmp_path / "flaky-open", fail_first=0)
+    state.state.mkdir()
+    original_init = LOCAL_HANDLER.__init__
+
+    def init(self: Any, file_path: str, **options: Any) -> None:
+        if file_path == state.path and state.read_fails():
+            raise OSError(MESSAGE)
+        original_init(self, file_path, **options)
+
+    monkeypatch.setattr(LOCAL_HANDLER, "__init__", init)
+    return state
+
+
 @pytest.mark.parametrize("executor", EXECUTORS)
 @pytest.mark.parametrize(("failures", "retries"), [(1, 1), (2, 3)])
 def test_transient_errors_are_retried(failures: int, retries: int, executor: str, samples: Path,
@@ -297,3 +317,19 @@ def test_every_chunk_given_up_is_one_line(samples: Path, flaky: FlakyReads, targ
     assert "\n" not in msg
     assert msg.startswith("no chunk of any file could be read")
     assert f"{target}: after 2 attempts: OSError: {MESSAGE}" in msg
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+@pytest.mark.parametrize("skip", [False, True])
+def test_transient_error_in_preprocessing_is_retried(executor: str, skip: bool, samples: Path,
+                                                      reference: RunResult, flaky_open: FlakyReads,
+                                                      request: pytest.FixtureRequest) -> None:
+    # coffea retries a dask run's preprocessing nowhere (it leaves retries to dask, and
+    # skipping bad files ends the task at its first error): the runner asks again
+    flaky_open.fail_first = 1
+    res = run_analysis(load_config("ssww"), load_fileset(samples), regions=REGIONS, chunksize=CHUNK,
+                       retries=1, skip_bad_files=skip, **executor_options(executor, request))
+    assert flaky_open.failed == 1
+    assert res.metrics["skipped_files"] == []
+    assert res.metrics["events_processed"] == res.metrics["events_total"] == reference.metrics["events_total"]
+    assert res.metrics["chunks"] == reference.metrics["chunks"]
