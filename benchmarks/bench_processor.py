@@ -16,7 +16,7 @@ One run, on one machine:
 Each figure is the fastest of --repeat runs. For the futures and running-cluster
 scaling, the 1- and 2-worker runs alternate (both running clusters are up at once),
 and every repeat's time, the ratio of the medians and the median of the pairs'
-ratios are listed too. Targets:
+ratios are listed too, with the futures workers' page faults and system time. Targets:
 processor time ≤ 1.5 × read time; 2 workers ≥ 1.7 × faster than 1 (futures, dask).
 """
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import tempfile
 import time
@@ -56,6 +57,16 @@ def _timed_run(cfg, fileset, **kw) -> tuple[float, dict]:
     tic = time.perf_counter()
     res = run_analysis(cfg, fileset, **kw)
     return time.perf_counter() - tic, res.metrics
+
+
+def _futures_run(cfg, fileset, workers: int, chunksize: int, kernel: list[tuple[int, float]]) -> float:
+    """Seconds of a futures run; appends the pool workers' minor page faults and system
+    CPU seconds to ``kernel`` (the pool is shut down, so its workers are reaped, by the end)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    seconds = _timed_run(cfg, fileset, executor="futures", workers=workers, chunksize=chunksize)[0]
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    kernel.append((after.ru_minflt - before.ru_minflt, after.ru_stime - before.ru_stime))
+    return seconds
 
 
 def _times(repeat: int, fn) -> list[float]:
@@ -138,9 +149,10 @@ def main() -> None:
     t_bare = _best(rep, lambda: _timed_run(no_templates, fileset, chunksize=cs)[0])
     reads = [_read_time(fileset, branches, cs) for _ in range(rep)]
     t_read, n_read = min(reads)
-    f1, f2 = _alternating(
-        rep, lambda: _timed_run(cfg, fileset, executor="futures", workers=1, chunksize=cs)[0],
-        lambda: _timed_run(cfg, fileset, executor="futures", workers=2, chunksize=cs)[0])
+    k1: list[tuple[int, float]] = []
+    k2: list[tuple[int, float]] = []
+    f1, f2 = _alternating(rep, lambda: _futures_run(cfg, fileset, 1, cs, k1),
+                          lambda: _futures_run(cfg, fileset, 2, cs, k2))
     t_f1, t_f2 = min(f1), min(f2)
     t_d1 = _best(rep, lambda: _timed_run(cfg, fileset, executor="dask", workers=1, chunksize=cs)[0])
     t_d2 = _best(rep, lambda: _timed_run(cfg, fileset, executor="dask", workers=2, chunksize=cs)[0])
@@ -165,6 +177,10 @@ def main() -> None:
         "futures_2_workers_all_seconds": _listed(f2),
         "futures_speedup_median_over_median": round(statistics.median(f1) / statistics.median(f2), 3),
         "futures_speedup_median_of_pairs": round(_pairwise(f1, f2), 3),
+        "futures_1_worker_page_faults_all": ", ".join(str(f) for f, _ in k1),
+        "futures_2_workers_page_faults_all": ", ".join(str(f) for f, _ in k2),
+        "futures_1_worker_system_seconds_all": _listed([t for _, t in k1]),
+        "futures_2_workers_system_seconds_all": _listed([t for _, t in k2]),
         "dask_1_worker_seconds": round(t_d1, 3),
         "dask_2_workers_seconds": round(t_d2, 3),
         "dask_speedup_2_over_1": round(t_d1 / t_d2, 3),
