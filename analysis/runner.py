@@ -197,6 +197,15 @@ def _quiet_unless(progress: bool) -> Iterator[None]:
         coffea_console.quiet = before
 
 
+def _dask_executor(client: Any, progress: bool) -> processor.DaskExecutor:
+    """coffea's executor on ``client``, its workers set up (:func:`_dask_client`).
+
+    dask's own task retries are off: the attempts are those of :func:`_attempts`,
+    and dask would run a chunk again that those have given up.
+    """
+    return processor.DaskExecutor(client=_dask_client(client), status=progress, retries=0)
+
+
 @contextmanager
 def _executor(name: str, workers: int, scheduler: str | None, progress: bool,
               retries: int, config: AnalysisConfig | None = None,
@@ -224,9 +233,7 @@ def _executor(name: str, workers: int, scheduler: str | None, progress: bool,
             cluster = local_cluster(workers)
             client = Client(cluster)
         try:
-            # the chunks' retries are those of _chunk_attempts, not dask's (which would
-            # run a chunk given up after its attempts again)
-            yield processor.DaskExecutor(client=_dask_client(client), status=progress, retries=0)
+            yield _dask_executor(client, progress)
         finally:
             client.close()
             if cluster is not None:
@@ -242,9 +249,7 @@ def _executor(name: str, workers: int, scheduler: str | None, progress: bool,
             cluster.scale(jobs=settings.jobs or 1)
         client = Client(cluster)
         try:
-            # the chunks' retries are those of _chunk_attempts, not dask's (which would
-            # run a chunk given up after its attempts again)
-            yield processor.DaskExecutor(client=_dask_client(client), status=progress, retries=0)
+            yield _dask_executor(client, progress)
         finally:
             client.close()
             cluster.close()
@@ -256,32 +261,6 @@ def _known_files(runner: processor.Runner) -> dict[tuple[str, str], int]:
     """(file, tree) → entries, for the files coffea's preprocessing has read."""
     return {(meta.filename, meta.treename): int(md["numentries"])
             for meta, md in list(runner.metadata_cache.items()) if md and "numentries" in md}
-
-
-def _preprocess_again(runner: processor.Runner, fileset: dict[str, Any], options: dict[str, Any],
-                      attempts: int) -> list[Any]:
-    """The chunks of the files whose metadata a dask run's preprocessing could not read,
-    asked for again at most ``attempts`` times.
-
-    coffea gives a dask run's preprocessing no retries of its own (it leaves them
-    to dask, and its bad-file skipping ends a task at the first error), so one
-    transient error there lost the file. The iterative and futures executors retry
-    inside coffea and need no second pass.
-    """
-    chunks: list[Any] = []
-    for _ in range(attempts):
-        known = _known_files(runner)
-        missing = {}
-        for dataset, entry in fileset.items():
-            files = {f: t for f, t in entry["files"].items() if (f, t) not in known}
-            if files:
-                missing[dataset] = {**entry, "files": files}
-        if not missing:
-            break
-        log.info("preprocessing again: %d file(s) whose metadata could not be read",
-                 sum(len(e["files"]) for e in missing.values()))
-        chunks += list(runner.preprocess(missing, uproot_options=options))
-    return chunks
 
 
 def _file_entries(fileset: dict[str, Any], runner: processor.Runner) -> dict[str, dict[str, Any]]:
@@ -350,52 +329,72 @@ def _is_bad_file_error(exc: BaseException) -> bool:
         ("uproot", "cramjam", "zlib", "lzma", "lz4", "zstandard")) for cur in _exception_chain(exc))
 
 
-#: key of a chunk's output under which :func:`_chunk_attempts` reports its retries
+#: key of a chunk's output under which :func:`_attempts` reports its retries
 ATTEMPTS = "attempts"
 
 
-def _chunk_attempts(retries: int, _coffea_retries: int, skipbadfiles: Any, func: Any, *args: Any,
-                    use_result_type: bool = False, **kwargs: Any) -> dict[str, Any]:
-    """One chunk, tried at most ``retries + 1`` times, on every executor.
+def _attempts(retries: int, report: bool, _coffea_retries: int, skipbadfiles: Any, func: Any,
+              *args: Any, use_result_type: bool = False, **kwargs: Any) -> Any:
+    """One task of coffea's (a file's metadata, or a chunk), tried at most ``retries + 1``
+    times, on every executor.
 
-    It takes the place of coffea's ``Runner.automatic_retries`` while chunks are
-    processed (see :func:`_run_chunks`), with the same call, and differs in two ways:
+    It takes the place of coffea's ``Runner.automatic_retries``, with the same call
+    (see :func:`_retrying`), and differs in two ways:
 
     - the attempts are those of ``--retries`` on every executor. coffea gives a
       dask run 0 here and leaves the retries to dask, which then never retries a
-      chunk whose error ``--skip-bad-files`` skips: one transient read error on a
-      facility lost the chunk;
-    - what happened comes back in the chunk's output, under :data:`ATTEMPTS`:
-      ``retried`` (failed attempts that were tried again) and ``skipped`` (file,
-      attempts, last error of a chunk given up). coffea's warnings of the same
-      stay in the worker process that emits them, so a futures or dask run could
-      report neither.
+      task whose error ``--skip-bad-files`` (or preprocessing, which always skips)
+      skips: one transient read error on a facility lost a chunk, or a whole file;
+    - with ``report`` (chunks), what happened comes back in the chunk's output,
+      under :data:`ATTEMPTS`: ``retried`` (failed attempts that were tried again)
+      and ``skipped`` (file, attempts, last error of a chunk given up). coffea's
+      warnings of the same stay in the worker process that emits them, so a
+      futures or dask run could report neither. Preprocessing returns what
+      coffea's does (None for a file given up; :func:`_file_entries` names why).
     """
     skip = (OSError,) if skipbadfiles is True else skipbadfiles
-    for attempt in range(retries + 1):
+    attempt = 0
+    while True:
         try:
             out = func(*args, **kwargs)
+            break
         except Exception as exc:
             item = args[0][0] if args and isinstance(args[0], tuple) else (args[0] if args else None)
             fname = getattr(item, "filename", None) or _failed_file(exc) or "?"
             if attempt < retries:
-                log.info("%s: chunk attempt %d of %d failed: %s", fname, attempt + 1, retries + 1,
+                log.info("%s: attempt %d of %d failed: %s", fname, attempt + 1, retries + 1,
                          _one_line(exc))
+                attempt += 1
                 continue
             if use_result_type or not skip or not any(isinstance(c, skip) for c in _exception_chain(exc)):
                 raise
+            if not report:
+                return None
             # an empty output merges with the others (coffea reads "out" of every run)
             return {"out": {}, ATTEMPTS: {"retried": attempt,
                                           "skipped": {(fname, attempt + 1, _one_line(exc))}}}
-        if attempt:
-            out[ATTEMPTS] = {"retried": attempt, "skipped": set()}
-        return out
-    raise AssertionError("unreachable: the last attempt returns or raises")
+    if report and attempt:
+        out[ATTEMPTS] = {"retried": attempt, "skipped": set()}
+    return out
+
+
+@contextmanager
+def _retrying(runner: processor.Runner, retries: int, *, report: bool) -> Iterator[None]:
+    """``runner``'s tasks tried by :func:`_attempts` meanwhile.
+
+    An instance attribute: coffea sends ``self.automatic_retries`` to the workers,
+    and a partial of a module function pickles without the runner and its executor.
+    """
+    runner.automatic_retries = functools.partial(_attempts, retries, report)
+    try:
+        yield
+    finally:
+        del runner.automatic_retries
 
 
 def _attempt_report(wrapped: dict[str, Any]) -> tuple[int, dict[str, str]]:
     """Failed-and-retried chunk attempts of a run, and the last error of each file whose
-    chunks were given up (from the outputs of :func:`_chunk_attempts`)."""
+    chunks were given up (from the outputs of :func:`_attempts`)."""
     report = wrapped.pop(ATTEMPTS, None) or {}
     last: dict[str, str] = {}
     for fname, attempts, error in sorted(report.get("skipped", ())):
@@ -426,7 +425,7 @@ def _run_chunks(runner: processor.Runner, chunks: list[Any], proc: AnalysisProce
     """``runner.run`` over ``chunks``; with ``preload``, each chunk reads its branches in bulk.
 
     Each chunk is tried at most ``retries + 1`` times on every executor, and the
-    attempts come back in the output (:func:`_chunk_attempts`, :func:`_attempt_report`).
+    attempts come back in the output (:func:`_attempts`, :func:`_attempt_report`).
 
     The branches are those the processor declares (``proc.columns()``; see
     :meth:`processors.common.AnalysisProcessor.columns`), given to every work item
@@ -438,13 +437,8 @@ def _run_chunks(runner: processor.Runner, chunks: list[Any], proc: AnalysisProce
     if preload:
         wanted = frozenset(proc.columns())
         chunks = [dataclasses.replace(item, preload=wanted) for item in chunks]
-    # an instance attribute: coffea sends ``self.automatic_retries`` to the workers,
-    # and a partial of a module function pickles without the runner and its executor
-    runner.automatic_retries = functools.partial(_chunk_attempts, retries)
-    try:
+    with _retrying(runner, retries, report=True):
         return runner.run(chunks, proc, uproot_options=options)
-    finally:
-        del runner.automatic_retries
 
 
 def run_analysis(
@@ -531,9 +525,8 @@ def run_analysis(
         )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            chunks = list(runner.preprocess(fileset, uproot_options=open_options))
-            if isinstance(exe, processor.DaskExecutor):
-                chunks += _preprocess_again(runner, fileset, open_options, retries)
+            with _retrying(runner, retries, report=False):
+                chunks = list(runner.preprocess(fileset, uproot_options=open_options))
         files = _file_entries(fileset, runner)
         bad = {f: r for f, r in files.items() if "error" in r}
         if bad and not skip_bad_files:
