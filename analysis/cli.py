@@ -7,9 +7,8 @@ import os
 from pathlib import Path
 
 import click
-
-from analysis.clitools import user_errors
-from analysis.errors import EwpolarError
+from ewpolar.clitools import user_errors
+from ewpolar.core.errors import EwpolarError
 
 __all__ = ["main"]
 
@@ -43,12 +42,12 @@ def main(verbose: int) -> None:
 @user_errors
 def generate(channel: str, events: int, seed: int, out: Path, config_path: Path | None) -> None:
     """Generate toy samples as NanoAOD-schema ROOT files plus a coffea fileset.json."""
-    from analysis.config import load_config
+    from ewpolar.core.config import load_config
 
     cfg = load_config(config_path if config_path is not None else channel)
     if cfg.channel != channel:
         raise EwpolarError(f"--config {config_path}: config is for channel '{cfg.channel}', not '{channel}'")
-    from analysis.generator import generate as run_generator
+    from ewpolar.generator import generate as run_generator
 
     fileset = run_generator(cfg, events=events, seed=seed, out=out, progress=True)
     click.echo(f"wrote {fileset}")
@@ -90,8 +89,8 @@ def run(config_path: Path, fileset: Path, region: str, executor: str, workers: i
         chunksize: int, align_clusters: bool, maxchunks: int | None, skip_bad_files: bool,
         retries: int, checkpoint: Path | None, progress: bool, out: Path) -> None:
     """Run the analysis of a config over a fileset, region by region."""
-    from analysis.config import load_config
-    from analysis.runner import load_fileset, run_analysis, tls_security
+    from ewpolar.core.config import load_config
+    from ewpolar.runner.run import load_fileset, run_analysis, tls_security
 
     security = tls_security(tls_ca_file, tls_cert, tls_key)
     cfg = load_config(config_path)
@@ -124,8 +123,8 @@ def run(config_path: Path, fileset: Path, region: str, executor: str, workers: i
 @user_errors
 def fit(config_path: Path, histograms: Path, pseudo_data: str | None, seed: int | None, out: Path) -> None:
     """Build pyhf workspaces from the histograms and fit them."""
-    from analysis.config import load_config
-    from analysis.pipeline import fit_channel, headline
+    from ewpolar.core.config import load_config
+    from ewpolar.pipeline import fit_channel, headline
 
     cfg = load_config(config_path)
     results = fit_channel(cfg, histograms, out, pseudo_data=pseudo_data, seed=seed)
@@ -146,8 +145,8 @@ def fit(config_path: Path, histograms: Path, pseudo_data: str | None, seed: int 
 @user_errors
 def plot(config_path: Path, histograms: Path, fit_dir: Path | None, out: Path) -> None:
     """Figures of a run and its fit (PNG and PDF)."""
-    from analysis.config import load_config
-    from analysis.pipeline import make_plots
+    from ewpolar.core.config import load_config
+    from ewpolar.pipeline import make_plots
 
     paths = make_plots(load_config(config_path), histograms, out, fit_dir=fit_dir)
     click.echo(f"wrote {len(paths)} files to {out}")
@@ -163,7 +162,7 @@ def plot(config_path: Path, histograms: Path, fit_dir: Path | None, out: Path) -
 @user_errors
 def report(runs: tuple[Path, ...], fits: tuple[Path, ...], out: Path) -> None:
     """A self-contained HTML report of runs and fits."""
-    from analysis.report import write_report
+    from ewpolar.report import write_report
 
     if fits and len(fits) != len(runs):
         raise EwpolarError(f"--fit: give one per --run ({len(runs)}), got {len(fits)}")
@@ -187,7 +186,7 @@ def demo(out: Path, events: int, seed: int, executor: str, workers: int) -> None
     """The main job on the embedded default: generate, run, fit, plot and report both analyses."""
     import time
 
-    from analysis.pipeline import run_demo
+    from ewpolar.pipeline import run_demo
 
     tic = time.perf_counter()
     res = run_demo(out, events=events, seed=seed, executor=executor, workers=workers)
@@ -198,12 +197,12 @@ def demo(out: Path, events: int, seed: int, executor: str, workers: int) -> None
 
 def _register_optional_commands() -> None:
     """Commands of the training extra (torch, optuna, onnx), imported lazily by each command."""
-    from models.cli import COMMANDS
+    from ewpolar.models.cli import COMMANDS
 
     for command in COMMANDS:
         main.add_command(command)
     try:
-        from analysis.cli_ml import reweight, sbi
+        from ewpolar.models.cli_ml import reweight, sbi
     except ImportError:  # pragma: no cover - module not present
         return
     main.add_command(reweight)

@@ -8,8 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
-
-from analysis.errors import EwpolarError
+from ewpolar.core.errors import EwpolarError
 
 __all__ = ["TRAIN_EXTRA", "user_errors"]
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analysis.config import AnalysisConfig, load_config
-from analysis.errors import InputError
-from analysis.outputs import atomic_write_json, ensure_writable_dir
+from ewpolar.core.config import AnalysisConfig, load_config
+from ewpolar.core.errors import InputError
+from ewpolar.core.outputs import atomic_write_json, ensure_writable_dir
 
 __all__ = ["DemoResult", "fit_channel", "headline", "make_plots", "run_demo"]
 
@@ -27,7 +27,7 @@ def fit_channel(config: AnalysisConfig, histograms: str | Path, out: str | Path,
 
     Returns the content of results.json.
     """
-    from analysis.fit import fit_ssww, fit_wh
+    from ewpolar.stats.fit import fit_ssww, fit_wh
 
     if config.channel == "ssww":
         res = fit_ssww(config, histograms, pseudo_data=pseudo_data, seed=seed, out=out)
@@ -51,8 +51,8 @@ def make_plots(config: AnalysisConfig, histograms: str | Path, out: str | Path, 
     signal samples; pre- and post-fit stacks of each fit channel; pulls and
     constraints of the nuisance parameters; the c_HW̃ scan for WH.
     """
-    from analysis.histio import read_histograms
-    from analysis.plots import (
+    from ewpolar.core.histio import read_histograms
+    from ewpolar.plots import (
         plot_fit_channels,
         plot_pulls,
         plot_scan,
@@ -149,8 +149,8 @@ def run_demo(out: str | Path, *, events: int = 20_000, wh_events: int | None = N
         events: events per dataset for the ssWW channel.
         wh_events: events per dataset for WH (default: ``events``).
     """
-    from analysis.generator import generate
-    from analysis.runner import load_fileset, run_analysis
+    from ewpolar.generator import generate
+    from ewpolar.runner.run import load_fileset, run_analysis
 
     out = ensure_writable_dir(out)
     result = DemoResult(out=out)
@@ -177,7 +177,7 @@ def run_demo(out: str | Path, *, events: int = 20_000, wh_events: int | None = N
         make_plots(cfg, base / "run" / "histograms.root", base / "plots", fit_dir=base / "fit")
         result.lines += headline(result.results[channel])
     if report:
-        from analysis.report import write_report
+        from ewpolar.report import write_report
 
         result.report = write_report(out / "report.html", runs=result.runs, fits=result.fits)
     atomic_write_json(out / "summary.json", {"headline": result.lines,

@@ -17,9 +17,8 @@ mpl.use("Agg")
 import matplotlib.pyplot as plt
 import mplhep
 import numpy as np
-
-from analysis.config import AnalysisConfig
-from analysis.histio import HistKey, Template
+from ewpolar.core.config import AnalysisConfig
+from ewpolar.core.histio import HistKey, Template
 
 __all__ = ["plot_fit_channels", "plot_pulls", "plot_region_stack", "plot_scan", "plot_stacks",
            "plot_template_2d", "save_figure"]
@@ -65,7 +64,7 @@ def plot_region_stack(
     """Stacked MC of every dataset in ``region`` for a 1D ``observable``, with a ratio panel.
 
     Args:
-        histograms: from :func:`analysis.histio.read_histograms`.
+        histograms: from :func:`ewpolar.core.histio.read_histograms`.
         config: the analysis config (sample kinds, axis labels, luminosity).
         region, observable, systematic: which histograms to draw.
         data: observed counts per bin; default: the summed MC (Asimov pseudo-data).
@@ -212,8 +211,7 @@ def plot_fit_channels(workspace: Mapping[str, object], out_dir: str | Path, *,
     the best-fit ``parameters`` of results.json. 2D templates are shown unrolled.
     """
     import pyhf
-
-    from analysis.workspace import model_and_data
+    from ewpolar.stats.workspace import model_and_data
 
     model, data = model_and_data(workspace)
     pars = np.asarray(model.config.suggested_init(), dtype=float)

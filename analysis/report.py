@@ -17,10 +17,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from analysis import __version__
-from analysis.config import load_config
-from analysis.errors import InputError
-from analysis.outputs import atomic_path
+from ewpolar import __version__
+from ewpolar.core.config import load_config
+from ewpolar.core.errors import InputError
+from ewpolar.core.outputs import atomic_path
 
 __all__ = ["write_report"]
 
@@ -154,10 +154,10 @@ def write_report(path: str | Path, *, runs: Mapping[str, str | Path],
         path: the HTML file to write (atomically).
         runs: folders of ``ewpolar run`` (histograms.root, cutflow.json, metrics.json).
         fits: folders of ``ewpolar fit`` (results.json, workspaces), same labels.
-        plots: folders with figures already made by :func:`analysis.pipeline.make_plots`;
+        plots: folders with figures already made by :func:`ewpolar.pipeline.make_plots`;
             figures are made in a temporary folder where none is given.
     """
-    from analysis.pipeline import headline, make_plots
+    from ewpolar.pipeline import headline, make_plots
 
     fits = fits or {}
     plots = plots or {}

@@ -29,10 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "analysis"))
 
+from ewpolar.core.config import load_config  # noqa: E402
+from ewpolar.stats.fit import fit_ssww  # noqa: E402
 from fit_fixtures import ssww_histograms  # noqa: E402
-
-from analysis.config import load_config  # noqa: E402
-from analysis.fit import fit_ssww  # noqa: E402
 
 
 def _pin_one_core() -> str:

@@ -1,6 +1,6 @@
 """Throughput of the toy generator, including writing the ROOT files.
 
-Generates events with :func:`analysis.generator.generate` into a temporary (or
+Generates events with :func:`ewpolar.generator.generate` into a temporary (or
 given) folder and reports events per second, wall clock and CPU time of this
 process (on a shared machine the CPU figure is the one-core throughput).
 
@@ -20,9 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from analysis.config import load_config
-from analysis.generator import generate
-from analysis.generator.writer import CHUNK_SIZE, COMPRESSION_LEVEL
+from ewpolar.core.config import load_config
+from ewpolar.generator import generate
+from ewpolar.generator.writer import CHUNK_SIZE, COMPRESSION_LEVEL
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,8 @@
 """Throughput of ONNX classifier inference with onnxruntime on one thread.
 
 Exports k-fold MLP classifiers of several sizes (random weights; speed does not
-depend on the values) with ``models.training.export``, loads them with
-``analysis.inference.load_classifier`` (one intra-op and one inter-op thread)
+depend on the values) with ``ewpolar.models.training.export``, loads them with
+``ewpolar.models.runtime.load_classifier`` (one intra-op and one inter-op thread)
 and scores N events in batches of 100k. Reports events per second (best and
 median of the repeats).
 
@@ -36,17 +36,16 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
-from onnx import TensorProto, helper
-
-from analysis.config import load_config
-from analysis.inference import load_classifier
-from models.training.export import (
+from ewpolar.core.config import load_config
+from ewpolar.models.runtime import load_classifier
+from ewpolar.models.training.export import (
     OPSET,
     _fold_network,
     _GraphBuilder,
     export_classifier,
 )
-from models.training.mlp import MLP, MLPConfig
+from ewpolar.models.training.mlp import MLP, MLPConfig
+from onnx import TensorProto, helper
 
 # (hidden layers, width, folds)
 SIZES = [(2, 32, 5), (3, 64, 5), (3, 64, 3), (3, 128, 5), (4, 128, 5)]

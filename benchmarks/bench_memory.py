@@ -3,7 +3,7 @@
 Runs the ssWW analysis (iterative executor, default chunk size) in a fresh process
 over N1 and N2 events (default 1M and 10M) and reports each run's peak RSS; then
 the same on a dask LocalCluster with 2 workers (set up as in every dask run
-of ``ewpolar run``, :mod:`analysis.workers`), reporting the largest peak RSS of a worker. The larger input
+of ``ewpolar run``, :mod:`ewpolar.runner.workers`), reporting the largest peak RSS of a worker. The larger input
 reuses the same generated files through symbolic links, so both runs read
 identical events; only the amount of data differs.
 
@@ -21,8 +21,8 @@ from pathlib import Path
 
 CHILD = """
 import json, resource, sys
-from analysis.config import load_config
-from analysis.runner import load_fileset, run_analysis
+from ewpolar.core.config import load_config
+from ewpolar.runner.run import load_fileset, run_analysis
 res = run_analysis(load_config("ssww"), load_fileset(sys.argv[1]), chunksize=int(sys.argv[2]))
 peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"events": res.metrics["events_processed"], "peak_rss_mib": peak_kib / 1024,
@@ -32,8 +32,8 @@ print(json.dumps({"events": res.metrics["events_processed"], "peak_rss_mib": pea
 CHILD_DASK = """
 import json, sys
 from distributed import Client
-from analysis.config import load_config
-from analysis.runner import load_fileset, local_cluster, run_analysis
+from ewpolar.core.config import load_config
+from ewpolar.runner.run import load_fileset, local_cluster, run_analysis
 
 def peak():
     import resource
@@ -86,8 +86,8 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 
-    from analysis.config import load_config
-    from analysis.generator import generate
+    from ewpolar.core.config import load_config
+    from ewpolar.generator import generate
 
     with tempfile.TemporaryDirectory() as tmp:
         base = args.samples or Path(tmp)

@@ -40,7 +40,7 @@ import vector
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis import observables as obs
+from ewpolar import observables as obs
 
 MW = obs.MW_GEV
 GAMMA_W = 2.085

@@ -35,10 +35,9 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import uproot
-
-from analysis.config import load_config
-from analysis.generator import generate
-from analysis.runner import load_fileset, local_cluster, run_analysis, uproot_options
+from ewpolar.core.config import load_config
+from ewpolar.generator import generate
+from ewpolar.runner.run import load_fileset, local_cluster, run_analysis, uproot_options
 
 
 def _read_time(fileset: dict, branches: list[str], chunksize: int) -> tuple[float, int]:

@@ -25,9 +25,9 @@ from pathlib import Path
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from analysis.config import load_config
-from analysis.generator import generate
-from analysis.runner import load_fileset, run_analysis
+from ewpolar.core.config import load_config
+from ewpolar.generator import generate
+from ewpolar.runner.run import load_fileset, run_analysis
 
 
 def _timed(cfg, fileset, chunksize: int) -> tuple[float, float, dict]:

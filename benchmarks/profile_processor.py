@@ -10,8 +10,8 @@ import cProfile
 import pstats
 import time
 
-from analysis.config import load_config
-from analysis.runner import load_fileset, run_analysis
+from ewpolar.core.config import load_config
+from ewpolar.runner.run import load_fileset, run_analysis
 
 
 def main() -> None:

@@ -1,12 +1,12 @@
 """Commands of the classifier training: ``ewpolar train``, ``optimize`` and ``select-inputs``.
 
 Each command takes its events either from a fileset (``--fileset``: the
-training events are selected with coffea, :mod:`models.training.build`, and
+training events are selected with coffea, :mod:`ewpolar.models.training.build`, and
 written to ``OUT/training_events.parquet`` for reuse) or from such a file
 (``--training-set``), and writes everything it makes into one folder ``--out``.
-The commands are thin layers over :mod:`models.training`; they are registered
+The commands are thin layers over :mod:`ewpolar.models.training`; they are registered
 on the ``ewpolar`` group (``main.add_command``) and also run as
-``python -m models.cli COMMAND``.
+``python -m ewpolar.models.cli COMMAND``.
 
 Heavy imports (torch, optuna, coffea) happen inside the commands, so that
 ``ewpolar --help`` works without the ``train`` extra.
@@ -23,15 +23,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-
-from analysis.clitools import TRAIN_EXTRA, user_errors
-from analysis.errors import InputError
-from models.training.inputs import SSWW_CLASSIFIERS
+from ewpolar.clitools import TRAIN_EXTRA, user_errors
+from ewpolar.core.errors import InputError
+from ewpolar.models.training.inputs import SSWW_CLASSIFIERS
 
 if TYPE_CHECKING:
-    from analysis.config import AnalysisConfig
-    from models.training.data import TrainingSet
-    from models.training.mlp import MLPConfig
+    from ewpolar.core.config import AnalysisConfig
+    from ewpolar.models.training.data import TrainingSet
+    from ewpolar.models.training.mlp import MLPConfig
 
 __all__ = ["COMMANDS", "optimize", "select_inputs", "train"]
 
@@ -119,9 +118,9 @@ def _parse_inputs(spec: str | None) -> list[str] | None:
 def _load_data(config_path: Path, fileset: Path | None, training_set: Path | None,
                regions: Sequence[str], classifier: str, inputs_spec: str | None,
                workers: int, chunksize: int, progress: bool, out: Path) -> _Data:
-    from analysis.config import load_config
-    from models.training.build import TrainingEvents, build_training_events
-    from models.training.data import TrainingSet
+    from ewpolar.core.config import load_config
+    from ewpolar.models.training.build import TrainingEvents, build_training_events
+    from ewpolar.models.training.data import TrainingSet
 
     if (fileset is None) == (training_set is None):
         raise click.UsageError("give exactly one of --fileset or --training-set")
@@ -134,7 +133,7 @@ def _load_data(config_path: Path, fileset: Path | None, training_set: Path | Non
     wanted = list(SSWW_CLASSIFIERS) if classifier == "all" else [classifier]
     source: dict[str, Any]
     if fileset is not None:
-        from analysis.runner import load_fileset
+        from ewpolar.runner.run import load_fileset
 
         events = build_training_events(
             config, load_fileset(fileset), regions=list(regions) or None,
@@ -192,7 +191,7 @@ def _read_hyperparameters(files: Sequence[Path]) -> list[tuple[str | None, dict[
 
 def _mlp_config(hyper: list[tuple[str | None, dict[str, Any]]], classifier: str,
                 seed: int | None, epochs: int | None) -> MLPConfig:
-    from models.training.mlp import MLPConfig
+    from ewpolar.models.training.mlp import MLPConfig
 
     settings: dict[str, Any] = {}
     for target, values in hyper:
@@ -228,7 +227,7 @@ def _progress(enabled: bool) -> Iterator[Any]:
 
 
 def _prepare_out(out: Path) -> Path:
-    from analysis.outputs import ensure_writable_dir
+    from ewpolar.core.outputs import ensure_writable_dir
 
     return ensure_writable_dir(out)
 
@@ -248,8 +247,8 @@ def train(config_path: Path, fileset: Path | None, training_set: Path | None,
     the config's models section, e.g. ssww_ll_vs_tx.onnx) and
     OUT/training_summary.json with the per-fold AUCs.
     """
-    from analysis.outputs import atomic_write_json
-    from models.training.pipeline import model_filename, train_classifier
+    from ewpolar.core.outputs import atomic_write_json
+    from ewpolar.models.training.pipeline import model_filename, train_classifier
 
     out = _prepare_out(out)
     data = _load_data(config_path, fileset, training_set, regions, classifier, inputs_spec,
@@ -315,9 +314,8 @@ def optimize(config_path: Path, fileset: Path | None, training_set: Path | None,
     'train --hyperparameters') and OUT/trials_<classifier>.json per classifier.
     """
     import optuna
-
-    from analysis.outputs import atomic_write_json
-    from models.training.optimize import optimize_hyperparameters
+    from ewpolar.core.outputs import atomic_write_json
+    from ewpolar.models.training.optimize import optimize_hyperparameters
 
     if objective_folds > k:
         raise click.BadParameter(f"{objective_folds} is more than --k {k}",
@@ -403,8 +401,8 @@ def select_inputs(config_path: Path, fileset: Path | None, training_set: Path | 
     iteration, the selected inputs: pass it to 'train --inputs') and
     OUT/elimination_<classifier>.png (AUC against the iteration).
     """
-    from analysis.outputs import atomic_write_json
-    from models.training.selection import backward_elimination, save_elimination_plot
+    from ewpolar.core.outputs import atomic_write_json
+    from ewpolar.models.training.selection import backward_elimination, save_elimination_plot
 
     if n_folds is not None and n_folds > k:
         raise click.BadParameter(f"{n_folds} is more than --k {k}", param_hint="--folds")

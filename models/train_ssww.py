@@ -1,6 +1,6 @@
 """The recipe of the shipped ssWW classifiers (models/ssww_*.onnx and their cards).
 
-    python -m models.train_ssww --work /tmp/ssww_recipe [--out models]
+    python -m ewpolar.models.train_ssww --work /tmp/ssww_recipe [--out models]
 
 1. Toy samples with the analysis generator (``config/ssww.yaml``, seed
    :data:`GENERATOR_SEED`): :data:`EVENTS_PER_DATASET` events per dataset, and
@@ -24,8 +24,7 @@ import shutil
 from pathlib import Path
 
 import click
-
-from models.training.inputs import SSWW_CLASSIFIERS
+from ewpolar.models.training.inputs import SSWW_CLASSIFIERS
 
 __all__ = ["EVENTS_PER_DATASET", "GENERATOR_SEED", "TRAINING_SEED", "TTBAR_EVENTS", "K", "main"]
 
@@ -65,9 +64,9 @@ def train_arguments(fileset: Path, out: Path, config: Path) -> list[str]:
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def main(work: Path, out: Path | None, config_path: Path | None, progress: bool) -> None:
     """Generate the training samples and train the three shipped ssWW classifiers."""
-    from analysis.config import default_config_path, load_config
-    from analysis.generator import generate
-    from models.cli import train
+    from ewpolar.core.config import default_config_path, load_config
+    from ewpolar.generator import generate
+    from ewpolar.models.cli import train
 
     config_path = config_path or default_config_path("ssww")
     cfg = load_config(config_path)
@@ -88,7 +87,7 @@ def main(work: Path, out: Path | None, config_path: Path | None, progress: bool)
     click.echo(f"ewpolar train {' '.join(args)}", err=True)
     train.main(args, standalone_mode=False)
     if out is not None:
-        from models.training.pipeline import model_filename
+        from ewpolar.models.training.pipeline import model_filename
 
         out.mkdir(parents=True, exist_ok=True)
         for name in SSWW_CLASSIFIERS:

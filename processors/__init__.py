@@ -1,1 +1,1 @@
-"""coffea processors, one per analysis: :mod:`processors.ssww` and :mod:`processors.wh`."""
+"""coffea processors, one per analysis: :mod:`ewpolar.processors.ssww` and :mod:`ewpolar.processors.wh`."""

@@ -6,7 +6,7 @@ computes their observables (:meth:`AnalysisProcessor.feature_functions`).
 
 Per chunk, ``process(events)``:
 
-1. selects objects and evaluates each region's cuts (:mod:`selections.regions`)
+1. selects objects and evaluates each region's cuts (:mod:`ewpolar.selections.regions`)
    for the nominal jets, and again for each JES shift (a shift changes no lepton
    cut, so the shifted objects are made only for the events that pass some
    region's lepton cuts);
@@ -40,7 +40,7 @@ systematics keys (``luminosity`` is shortened to ``lumi``):
   object and event selection and observables recomputed, nominal weight.
 * ``correction`` (e.g. the ssWW K-factors): ``<key>_up`` / ``<key>_down``; the
   nominal K multiplies the nominal weight (see :meth:`AnalysisProcessor._correction`).
-* channel extras: ``cp_int`` / ``cp_quad`` of the WH signal (:mod:`processors.wh`).
+* channel extras: ``cp_int`` / ``cp_quad`` of the WH signal (:mod:`ewpolar.processors.wh`).
 
 Classifier score templates (``template_<name>``): the config's ``models`` that
 a ``templates`` entry uses are found at construction (``config.resolve``; the
@@ -71,7 +71,7 @@ Output of ``process`` (every number adds up under ``coffea.processor.accumulate`
     }
 
 Cutflows are cumulative (nominal weights), in the region's cut order; their
-lists add up entry by entry across chunks (:mod:`selections.cutflow`) and are
+lists add up entry by entry across chunks (:mod:`ewpolar.selections.cutflow`) and are
 written by ``json`` as plain lists.
 """
 
@@ -90,25 +90,24 @@ import numba
 import numpy as np
 from coffea import processor
 from coffea.analysis_tools import Weights
-
-from analysis.config import AnalysisConfig, Region, load_config
-from analysis.errors import ConfigError, InputError, MissingBranchesError
-from analysis.inference import Classifier, ModelCard
-from selections.cutflow import cutflow_from_masks
-from selections.objects import (
+from ewpolar.core.config import AnalysisConfig, Region, load_config
+from ewpolar.core.errors import ConfigError, InputError, MissingBranchesError
+from ewpolar.models.runtime import Classifier, ModelCard
+from ewpolar.selections.cutflow import cutflow_from_masks
+from ewpolar.selections.objects import (
     JES_VARIATIONS,
     build_objects,
     flat_parts,
     has_jes_variations,
     object_branches,
 )
-from selections.regions import (
+from ewpolar.selections.regions import (
     cumulative_masks,
     lepton_preselection,
     region_cuts,
     resolve_regions,
 )
-from selections.variables import EventVariables
+from ewpolar.selections.variables import EventVariables
 
 __all__ = [
     "NOMINAL",

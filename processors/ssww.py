@@ -1,7 +1,7 @@
 """Polarized same-sign WW scattering (W±W±jj → ℓ±ν ℓ±ν jj): the coffea processor.
 
 Regions, weights, systematics, cutflows and the output layout are those of
-:mod:`processors.common`. Histograms: one per config ``histograms`` key (axes
+:mod:`ewpolar.processors.common`. Histograms: one per config ``histograms`` key (axes
 dataset, region, systematic, then the observable); observables this processor
 computes (names as config keys):
 
@@ -15,7 +15,7 @@ computes (names as config keys):
   ``cos_theta_star`` and ``cos_theta_star_truth``; ``lep1_zeppenfeld`` and
   ``lep2_zeppenfeld`` are the two ζ as per-event observables (classifier inputs).
 
-Classifier inputs (:data:`models.training.inputs.SSWW_INPUTS`) are names of these
+Classifier inputs (:data:`ewpolar.models.training.inputs.SSWW_INPUTS`) are names of these
 observables: the training set and the processor's ONNX inference both compute
 them here.
 
@@ -23,7 +23,7 @@ them here.
 measured, so each W is built as W_i = ℓ_i + ν_i with ν_i carrying half of the
 missing p_T and its p_z from the W-mass constraint (smaller |p_z| root); θ*_i is
 the angle of ℓ_i in the W_i rest frame against the W_i direction in the
-W_1 + W_2 frame (:func:`analysis.observables.lepton_pair_cos_theta_star`).
+W_1 + W_2 frame (:func:`ewpolar.observables.lepton_pair_cos_theta_star`).
 
 ``cos_theta_star_truth`` (generator level, only when the config asks for it, as
 it reads ``GenPart``): charged leptons (e, μ, τ) whose mother is a W boson; for
@@ -42,10 +42,9 @@ from collections.abc import Callable
 
 import numba
 import numpy as np
-
-from analysis import observables as obs
-from processors.common import AnalysisProcessor, FeatureContext
-from selections.objects import flat_parts
+from ewpolar import observables as obs
+from ewpolar.processors.common import AnalysisProcessor, FeatureContext
+from ewpolar.selections.objects import flat_parts
 
 __all__ = ["SSWWProcessor"]
 

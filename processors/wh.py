@@ -1,7 +1,7 @@
 """WH (W → ℓν, H → bb̄) with CP violation in the HWW vertex: the coffea processor.
 
 Regions, weights, systematics, cutflows and the output layout are those of
-:mod:`processors.common`.
+:mod:`ewpolar.processors.common`.
 
 Histograms (axes dataset, region, systematic, then the observables):
 
@@ -13,7 +13,7 @@ Histograms (axes dataset, region, systematic, then the observables):
 
 Observables (physics.md §1b): H = b1 + b2 (two leading b-jets); the neutrino p_z
 from the W-mass constraint with the region's ``neutrino_rule``; W = ℓ + ν;
-cos δ⁺ from :func:`analysis.observables.wh_cos_delta_plus`, multiplied by the
+cos δ⁺ from :func:`ewpolar.observables.wh_cos_delta_plus`, multiplied by the
 lepton charge Q_ℓ; p_T^W = |p_T(ℓ) + p_T^miss|; m_T^tot of ℓ, ν (E_T^miss), b1, b2.
 
 CP interpretation: per event w(c) = CPWeight_sm + c·CPWeight_int + c²·CPWeight_quad
@@ -35,9 +35,8 @@ from collections.abc import Callable
 import awkward as ak
 import numpy as np
 from coffea.analysis_tools import Weights
-
-from analysis import observables as obs
-from processors.common import AnalysisProcessor, FeatureContext, HistSpec, SampleInfo
+from ewpolar import observables as obs
+from ewpolar.processors.common import AnalysisProcessor, FeatureContext, HistSpec, SampleInfo
 
 __all__ = ["CP_CATEGORIES", "WHProcessor"]
 

@@ -1,6 +1,6 @@
 """Object selection: leptons, jets and b-jets from NanoAOD-schema events.
 
-Cut values come from :class:`analysis.config.ObjectSelection`. Conventions (shared
+Cut values come from :class:`ewpolar.core.config.ObjectSelection`. Conventions (shared
 by every region):
 
 * electrons and muons: ``pt > pt_min`` (GeV), ``|eta| < eta_max``; identification
@@ -47,9 +47,8 @@ import awkward as ak
 import numba
 import numpy as np
 from coffea.nanoevents.methods import candidate, vector
-
-from analysis import observables as obs
-from analysis.config import JetCuts, LeptonCuts, ObjectSelection
+from ewpolar import observables as obs
+from ewpolar.core.config import JetCuts, LeptonCuts, ObjectSelection
 
 __all__ = [
     "JES_VARIATIONS",
@@ -178,7 +177,7 @@ class FlatCollection:
     def nth_p4(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(px, py, pz, E) of the n-th object of each event (NaN where absent), GeV.
 
-        The numbers of :func:`analysis.observables.nth_pxpypze_flat`.
+        The numbers of :func:`ewpolar.observables.nth_pxpypze_flat`.
         """
         c = self.columns
         if self.trig is None or self.source is None:
@@ -347,7 +346,7 @@ def _nth_p4_trig(offsets, n, source, pt, mass, eta, phi, trig, done, ox, oy, oz,
     """(px, py, pz, E) of the n-th entry of each list, with the (η, φ) functions of its
     input object ``source[j]`` taken from ``trig`` (computed there on first use).
 
-    The operations of :func:`analysis.observables.nth_pxpypze_flat`, the same numbers.
+    The operations of :func:`ewpolar.observables.nth_pxpypze_flat`, the same numbers.
     """
     for i in range(ox.shape[0]):
         j = offsets[i] + n

@@ -1,6 +1,6 @@
 """Event selection of the analysis regions as coffea ``PackedSelection`` objects.
 
-Each :class:`analysis.config.Region` becomes a list of named cuts, always in the
+Each :class:`ewpolar.core.config.Region` becomes a list of named cuts, always in the
 order of :data:`CUT_ORDER`; a cut whose config value is None is not applied
 (and not listed), so cutflows read the same way in every region. The cuts:
 
@@ -23,8 +23,8 @@ name            passes when
 ``mbb``         ``mbb_min`` < m_bb < ``mbb_max`` (either bound optional)
 ==============  ================================================================
 
-Masses in GeV; objects as defined in :mod:`selections.objects`, pair quantities
-as in :mod:`selections.variables`. :func:`region_masks` and :func:`cumulative_masks`
+Masses in GeV; objects as defined in :mod:`ewpolar.selections.objects`, pair quantities
+as in :mod:`ewpolar.selections.variables`. :func:`region_masks` and :func:`cumulative_masks`
 give the same cuts as boolean arrays, each computed once per chunk and JES variation
 and shared by the regions that apply it (the ssWW regions share most of their cuts);
 the processors use those. Thresholds follow physics.md §1a (m_ℓℓ > 20,
@@ -37,10 +37,9 @@ from collections.abc import Sequence
 
 import numpy as np
 from coffea.analysis_tools import PackedSelection
-
-from analysis.config import AnalysisConfig, Region
-from analysis.errors import ConfigError
-from selections.variables import Z_MASS_GEV, EventVariables
+from ewpolar.core.config import AnalysisConfig, Region
+from ewpolar.core.errors import ConfigError
+from ewpolar.selections.variables import Z_MASS_GEV, EventVariables
 
 __all__ = [
     "CUT_ORDER",
@@ -96,7 +95,7 @@ def region_cuts(region: Region) -> list[str]:
     """Names of the cuts ``region`` applies, in :data:`CUT_ORDER`.
 
     Example:
-        >>> from analysis.config import Region
+        >>> from ewpolar.core.config import Region
         >>> region_cuts(Region(n_leptons=1, met_min=30.0, n_bjets_min=2))
         ['n_leptons', 'met', 'n_bjets']
     """

@@ -1,8 +1,8 @@
 """Event-level quantities that region cuts and histograms use.
 
-:class:`EventVariables` wraps the selected :class:`~selections.objects.Objects` of
+:class:`EventVariables` wraps the selected :class:`~ewpolar.selections.objects.Objects` of
 one chunk and computes each quantity on first use, with the numba kernels of
-:mod:`analysis.observables`, from the flat object columns. Every quantity is a
+:mod:`ewpolar.observables`, from the flat object columns. Every quantity is a
 float64 numpy array with one entry per event; an event without the objects a
 quantity needs (e.g. m_jj with fewer than two jets) gets NaN, so every cut on it
 fails (NaN compares false).
@@ -23,9 +23,8 @@ from functools import cached_property
 
 import numba
 import numpy as np
-
-from analysis import observables as obs
-from selections.objects import FlatCollection, Objects
+from ewpolar import observables as obs
+from ewpolar.selections.objects import FlatCollection, Objects
 
 __all__ = ["Z_MASS_GEV", "EventVariables"]
 

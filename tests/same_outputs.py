@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from analysis.histio import read_histograms
+from ewpolar.core.histio import read_histograms
 
 
 def assert_same_histograms(a: Path, b: Path, *, exact: bool = False) -> None:

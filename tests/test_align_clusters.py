@@ -10,15 +10,14 @@ import gzip
 import json
 from pathlib import Path
 
+import ewpolar.generator.writer as writer
 import pytest
 import uproot
 from click.testing import CliRunner
+from ewpolar.cli import main
+from ewpolar.core.config import load_config
+from ewpolar.generator import generate
 from same_outputs import assert_same_histograms
-
-import analysis.generator.writer as writer
-from analysis.cli import main
-from analysis.config import load_config
-from analysis.generator import generate
 
 CLUSTER = 700
 

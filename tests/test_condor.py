@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from analysis.config import default_config_path, load_config
-from analysis.errors import ConfigError, InputError
-from analysis.runner import condor_cluster, tls_security
+from ewpolar.core.config import default_config_path, load_config
+from ewpolar.core.errors import ConfigError, InputError
+from ewpolar.runner.run import condor_cluster, tls_security
 
 
 def _config_with(tmp_path: Path, condor: dict) -> Path:

@@ -12,10 +12,9 @@ import pytest
 import uproot
 import yaml
 from click.testing import CliRunner
-
-from analysis.cli import main
-from analysis.config import default_config_path, load_config
-from analysis.generator import generate, simulate
+from ewpolar.cli import main
+from ewpolar.core.config import default_config_path, load_config
+from ewpolar.generator import generate, simulate
 
 SSWW_CFG = default_config_path("ssww")
 

@@ -10,10 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+from ewpolar.core.config import default_config_path, load_config
+from ewpolar.generator import generate
 from same_outputs import assert_same_histograms
-
-from analysis.config import default_config_path, load_config
-from analysis.generator import generate
 
 
 @pytest.mark.slow
@@ -21,7 +20,7 @@ from analysis.generator import generate
 def test_interrupted_run_resumes_without_double_counting(sig: signal.Signals, tmp_path: Path) -> None:
     fileset = generate(load_config("ssww"), events=6000, seed=41, out=tmp_path / "samples",
                        datasets=["ssww_LT", "wz"])
-    base = [sys.executable, "-m", "analysis.cli", "run", "--config", str(default_config_path("ssww")),
+    base = [sys.executable, "-m", "ewpolar.cli", "run", "--config", str(default_config_path("ssww")),
             "--fileset", str(fileset), "--region", "signal", "--chunksize", "200", "--no-progress"]
     subprocess.run([*base, "--out", str(tmp_path / "ref")], check=True, capture_output=True)
 

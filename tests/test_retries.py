@@ -25,13 +25,12 @@ import uproot
 from click.testing import CliRunner
 from coffea import processor
 from coffea.nanoevents import NanoAODSchema
+from ewpolar.cli import main
+from ewpolar.core.config import default_config_path, load_config
+from ewpolar.core.errors import InputError
+from ewpolar.generator import generate
+from ewpolar.runner.run import LOCAL_HANDLER, RunResult, load_fileset, run_analysis, uproot_options
 from same_outputs import assert_same_histograms
-
-from analysis.cli import main
-from analysis.config import default_config_path, load_config
-from analysis.errors import InputError
-from analysis.generator import generate
-from analysis.runner import LOCAL_HANDLER, RunResult, load_fileset, run_analysis, uproot_options
 
 CHUNK = 300  # 1000-entry files -> 3 chunks per file
 REGIONS = ["signal"]

@@ -11,13 +11,12 @@ import numpy as np
 import pytest
 import uproot
 from click.testing import CliRunner
+from ewpolar.cli import main
+from ewpolar.core.config import default_config_path, load_config
+from ewpolar.core.histio import read_histograms
+from ewpolar.generator import generate
+from ewpolar.runner.run import load_fileset, run_analysis
 from same_outputs import assert_same_histograms
-
-from analysis.cli import main
-from analysis.config import default_config_path, load_config
-from analysis.generator import generate
-from analysis.histio import read_histograms
-from analysis.runner import load_fileset, run_analysis
 
 CHUNK = 1500
 SSWW_CFG = str(default_config_path("ssww"))
@@ -109,8 +108,7 @@ def test_bulk_preload_reads_the_declared_branches_with_the_same_results(
         channel: str, ssww_samples: Path, wh_samples: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     from coffea.nanoevents import NanoEventsFactory
-
-    from analysis.runner import build_processor
+    from ewpolar.runner.run import build_processor
 
     cfg = load_config(channel)
     samples = ssww_samples if channel == "ssww" else wh_samples

@@ -1,7 +1,7 @@
 """A dask worker killed while tasks run: its tasks are recomputed and the result is unchanged.
 
 The cluster is the one ``ewpolar run --executor dask`` starts (:func:`local_cluster`).
-The run registers :class:`analysis.workers.WorkerSetup` with it: its workers, and the
+The run registers :class:`ewpolar.runner.workers.WorkerSetup` with it: its workers, and the
 one the nanny starts in place of the killed one, serve 1 MiB allocations from the
 heap, although distributed's ``MALLOC_TRIM_THRESHOLD_`` has them mapped one by one,
 and hold the objects of their imports in the collector's permanent generation.
@@ -17,12 +17,11 @@ import time
 from pathlib import Path
 
 import pytest
+from ewpolar.core.config import load_config
+from ewpolar.generator import generate
+from ewpolar.runner.run import load_fileset, local_cluster, run_analysis
+from ewpolar.runner.workers import allocation_is_mapped
 from same_outputs import assert_same_histograms
-
-from analysis.config import load_config
-from analysis.generator import generate
-from analysis.runner import load_fileset, local_cluster, run_analysis
-from analysis.workers import allocation_is_mapped
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Process settings of the workers that run chunks (analysis.workers): malloc and gc."""
+"""Process settings of the workers that run chunks (ewpolar.runner.workers): malloc and gc."""
 
 from __future__ import annotations
 
@@ -9,16 +9,15 @@ import subprocess
 import sys
 
 import pytest
-
-from analysis.config import load_config
-from analysis.errors import InputError
-from analysis.generator import generate
-from analysis.runner import load_fileset, run_analysis
-from analysis.workers import MMAP_THRESHOLD, WorkerSetup, allocation_is_mapped
+from ewpolar.core.config import load_config
+from ewpolar.core.errors import InputError
+from ewpolar.generator import generate
+from ewpolar.runner.run import load_fileset, run_analysis
+from ewpolar.runner.workers import MMAP_THRESHOLD, WorkerSetup, allocation_is_mapped
 
 CHILD = """
 import json
-from analysis.workers import MMAP_THRESHOLD, allocation_is_mapped, tune_malloc
+from ewpolar.runner.workers import MMAP_THRESHOLD, allocation_is_mapped, tune_malloc
 sizes = [1 << 20, 16 << 20, 2 * MMAP_THRESHOLD]
 before = [allocation_is_mapped(n) for n in sizes]
 applied = tune_malloc()
@@ -41,16 +40,16 @@ def test_tuning_serves_arrays_below_32_mib_from_the_heap() -> None:
 
 FREEZE_CHILD = """
 import gc, json, sys
-from analysis.workers import freeze_imports
+from ewpolar.runner.workers import freeze_imports
 tracked = len(gc.get_objects())
 frozen = freeze_imports()
-import processors.ssww
+import ewpolar.processors.ssww
 after = len(gc.get_objects())
 later = [[]]  # made after the set-up: a second set-up (the next run's) must not freeze it
 again = freeze_imports()
 print(json.dumps({"tracked": tracked, "frozen": frozen, "after": after, "again": again,
-                  "ssww_imported": "processors.ssww" in sys.modules,
-                  "process_tracked": any(o is processors.ssww.SSWWProcessor.process
+                  "ssww_imported": "ewpolar.processors.ssww" in sys.modules,
+                  "process_tracked": any(o is ewpolar.processors.ssww.SSWWProcessor.process
                                          for o in gc.get_objects()),
                   "later_tracked": any(o is later for o in gc.get_objects())}))
 """
@@ -80,12 +79,12 @@ class _NotOnTheWorkers(WorkerSetup):
 
 def test_workers_without_ewpolar_give_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     distributed = pytest.importorskip("distributed")
-    import analysis.workers
+    import ewpolar.runner.workers
 
     cfg = load_config("ssww")
     fileset = load_fileset(generate(cfg, events=600, seed=5, out=tmp_path / "s",
                                     datasets=["ssww_LL"]))
-    monkeypatch.setattr(analysis.workers, "WorkerSetup", _NotOnTheWorkers)
+    monkeypatch.setattr(ewpolar.runner.workers, "WorkerSetup", _NotOnTheWorkers)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                                   dashboard_address=":0") as cluster, \
             pytest.raises(InputError) as info:

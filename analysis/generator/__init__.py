@@ -16,8 +16,8 @@ Public API:
 
 from __future__ import annotations
 
-from analysis.generator.nanoaod import simulate
-from analysis.generator.processes import PROCESSES, expected_helicity_fractions
-from analysis.generator.writer import generate
+from ewpolar.generator.nanoaod import simulate
+from ewpolar.generator.processes import PROCESSES, expected_helicity_fractions
+from ewpolar.generator.writer import generate
 
 __all__ = ["PROCESSES", "expected_helicity_fractions", "generate", "simulate"]

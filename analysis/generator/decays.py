@@ -10,16 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from analysis.generator.constants import GAMMA_W, MASS_B, MASS_T, MASS_W
-from analysis.generator.kinematics import (
+from ewpolar.generator.constants import GAMMA_W, MASS_B, MASS_T, MASS_W
+from ewpolar.generator.kinematics import (
     Vec4,
     breit_wigner_mass,
     cos_theta_helicity,
     isotropic_directions,
     two_body_decay,
 )
-from analysis.generator.record import charged_lepton_mass, quark_mass
+from ewpolar.generator.record import charged_lepton_mass, quark_mass
 
 __all__ = [
     "WDecay",

@@ -51,10 +51,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from analysis.generator.constants import MASS_B, MASS_E, MASS_MU
-from analysis.generator.kinematics import wrap_phi
-from analysis.generator.record import HardEvent, hadron_flavour
+from ewpolar.generator.constants import MASS_B, MASS_E, MASS_MU
+from ewpolar.generator.kinematics import wrap_phi
+from ewpolar.generator.record import HardEvent, hadron_flavour
 
 __all__ = ["Collection", "Reconstructed", "Selection", "kumaraswamy", "reconstruct", "select"]
 

@@ -4,9 +4,9 @@ Branches (float32 unless stated):
 
 - ``run`` (uint32, 1), ``luminosityBlock`` (uint32), ``event`` (uint64);
 - ``genWeight``; WH channel only: ``CPWeight_sm``, ``CPWeight_int``, ``CPWeight_quad``
-  (see :mod:`analysis.generator.wh`);
+  (see :mod:`ewpolar.generator.wh`);
 - ``LHEScaleWeight`` (9) and ``LHEPdfWeight`` (31) with their counters
-  (see :mod:`analysis.generator.theory`);
+  (see :mod:`ewpolar.generator.theory`);
 - ``GenPart``: pt, eta, phi, mass, pdgId, genPartIdxMother, status, statusFlags
   (int32); the slot layout of each process is in its module docstring;
 - ``GenJet``: pt, eta, phi, mass, hadronFlavour, partonFlavour (int32);
@@ -30,12 +30,11 @@ from dataclasses import dataclass, field
 
 import awkward as ak
 import numpy as np
-
-from analysis.config import AnalysisConfig
-from analysis.generator import theory
-from analysis.generator.constants import HARD_FLAGS
-from analysis.generator.detector import Collection, reconstruct
-from analysis.generator.processes import hard_process, sample_of
+from ewpolar.core.config import AnalysisConfig
+from ewpolar.generator import theory
+from ewpolar.generator.constants import HARD_FLAGS
+from ewpolar.generator.detector import Collection, reconstruct
+from ewpolar.generator.processes import hard_process, sample_of
 
 __all__ = ["PLACEHOLDER_COLLECTIONS", "EventColumns", "simulate", "simulate_columns"]
 

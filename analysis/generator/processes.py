@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-
-from analysis.config import AnalysisConfig, Sample
-from analysis.errors import InputError
-from analysis.generator import ssww, wh
-from analysis.generator.record import HardEvent
+from ewpolar.core.config import AnalysisConfig, Sample
+from ewpolar.core.errors import InputError
+from ewpolar.generator import ssww, wh
+from ewpolar.generator.record import HardEvent
 
 __all__ = ["PROCESSES", "expected_helicity_fractions", "hard_process", "sample_of"]
 
@@ -64,7 +63,7 @@ def expected_helicity_fractions(config: AnalysisConfig, dataset: str) -> tuple[f
     t = ``generator.transverse_left_fraction``; QCD W±W±jj uses f0 = 0.2.
 
     Example:
-        >>> from analysis.config import load_config
+        >>> from ewpolar.core.config import load_config
         >>> f0, f_left, f_right = expected_helicity_fractions(load_config("ssww"), "ssww_TT")
         >>> round(f0, 3), round(f_left, 3), round(f_right, 3)
         (0.0, 0.7, 0.3)

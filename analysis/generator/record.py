@@ -25,9 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from analysis.generator.constants import MASS_B, MASS_C, MASS_E, MASS_MU
-from analysis.generator.kinematics import Vec4
+from ewpolar.generator.constants import MASS_B, MASS_C, MASS_E, MASS_MU
+from ewpolar.generator.kinematics import Vec4
 
 __all__ = [
     "GenRecord",

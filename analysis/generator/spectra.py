@@ -7,8 +7,7 @@ says which parameters it uses.
 from __future__ import annotations
 
 import numpy as np
-
-from analysis.generator.kinematics import Vec4
+from ewpolar.generator.kinematics import Vec4
 
 __all__ = [
     "cos_theta_quadratic",

@@ -9,7 +9,7 @@ probability ``generator.transverse_left_fraction``, else +1. Kinematics depend o
 n_T, the number of transverse W's, so a classifier sees more than decay angles:
 
 - tag quark i (the one that radiated W i): pT from the effective-W shapes of
-  :func:`~analysis.generator.spectra.tag_parton_pt` (longitudinal W: soft,
+  :func:`~ewpolar.generator.spectra.tag_parton_pt` (longitudinal W: soft,
   M = 80 GeV; transverse: harder, M = 55 GeV);
 - rapidity gap Δy_jj = 1.5 + Gamma(3, 1.05 − 0.1 n_T) (LL jets a little more
   forward), centred at y0 ~ N(0, 0.7); azimuths uniform;
@@ -42,7 +42,7 @@ GenPart layout
 --------------
 EW/QCD ssWW: 0 W₁, 1 W₂, 2 q₁, 3 q₂, 4 ℓ₁ [0], 5 ν₁ [0], 6 ℓ₂ [1], 7 ν₂ [1].
 WZ: 0 W, 1 Z, 2 q₁, 3 q₂, 4 ℓ [0], 5 ν [0], 6 ℓ⁻ [1], 7 ℓ⁺ [1].
-tt̄: see :mod:`analysis.generator.ttbar` (the non-prompt lepton is not stored).
+tt̄: see :mod:`ewpolar.generator.ttbar` (the non-prompt lepton is not stored).
 Mothers in brackets; particles without one have mother −1. Status: bosons 62,
 quarks 23, leptons and neutrinos 1.
 """
@@ -50,17 +50,16 @@ quarks 23, leptons and neutrinos 1.
 from __future__ import annotations
 
 import numpy as np
-
-from analysis.generator.constants import GAMMA_Z, MASS_Z
-from analysis.generator.decays import (
+from ewpolar.generator.constants import GAMMA_Z, MASS_Z
+from ewpolar.generator.decays import (
     decay_w_leptonic,
     decay_z_leptonic,
     lepton_flavours,
     sample_helicities,
     w_masses,
 )
-from analysis.generator.kinematics import Vec4, breit_wigner_mass, two_body_decay, wrap_phi
-from analysis.generator.record import (
+from ewpolar.generator.kinematics import Vec4, breit_wigner_mass, two_body_decay, wrap_phi
+from ewpolar.generator.record import (
     GenRecordBuilder,
     HardEvent,
     Leptons,
@@ -69,13 +68,13 @@ from analysis.generator.record import (
     isr_partons,
     quark_mass,
 )
-from analysis.generator.spectra import (
+from ewpolar.generator.spectra import (
     cos_theta_quadratic,
     mass_above_threshold,
     system_momentum,
     tag_parton_pt,
 )
-from analysis.generator.ttbar import GEN_LEPTON_SLOT, PARTON_B_HAD, PARTON_B_LEP, semileptonic_ttbar
+from ewpolar.generator.ttbar import GEN_LEPTON_SLOT, PARTON_B_HAD, PARTON_B_LEP, semileptonic_ttbar
 
 __all__ = [
     "QCD_LONGITUDINAL_FRACTION",

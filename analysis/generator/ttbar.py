@@ -19,23 +19,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from analysis.generator.constants import GAMMA_T, MASS_B, MASS_T
-from analysis.generator.decays import (
+from ewpolar.generator.constants import GAMMA_T, MASS_B, MASS_T
+from ewpolar.generator.decays import (
     decay_top_at_rest,
     decay_w_hadronic,
     decay_w_leptonic,
     lepton_flavours,
 )
-from analysis.generator.kinematics import Vec4, breit_wigner_mass, two_body_decay
-from analysis.generator.record import (
+from ewpolar.generator.kinematics import Vec4, breit_wigner_mass, two_body_decay
+from ewpolar.generator.record import (
     GenRecordBuilder,
     Partons,
     charged_lepton_mass,
     isr_partons,
     quark_mass,
 )
-from analysis.generator.spectra import cos_theta_quadratic, mass_above_threshold, system_momentum
+from ewpolar.generator.spectra import cos_theta_quadratic, mass_above_threshold, system_momentum
 
 __all__ = ["TTbar", "semileptonic_ttbar"]
 

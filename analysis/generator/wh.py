@@ -24,7 +24,7 @@ any c_HW̃. Since |a| ≤ κ p_T^W/100 GeV, b ≥ 1.4 a²/4 and w(c) ≥ 0.29 sm
 every c. The SM kinematics are symmetric in Q_ℓ cos δ⁺ (uniform decay azimuth),
 so the interference only creates an asymmetry, which grows with p_T^W.
 
-**Semileptonic tt̄** (``ttbar_semileptonic``): :mod:`analysis.generator.ttbar`.
+**Semileptonic tt̄** (``ttbar_semileptonic``): :mod:`ewpolar.generator.ttbar`.
 
 **W + bb̄** (``wbb``): W⁺ : W⁻ = 3 : 2; m_bb = 2 m_b + Gamma(1.3, 45 GeV)
 (a falling spectrum under the Higgs peak); m_Wbb = m_W + m_bb + Gamma(1.5, 120 GeV);
@@ -35,23 +35,22 @@ GenPart layout
 --------------
 WH: 0 W, 1 H, 2 ℓ [0], 3 ν [0], 4 b [1], 5 b̄ [1].
 W + bb̄: 0 W, 1 b, 2 b̄, 3 ℓ [0], 4 ν [0].
-tt̄: see :mod:`analysis.generator.ttbar`.
+tt̄: see :mod:`ewpolar.generator.ttbar`.
 """
 
 from __future__ import annotations
 
 import numpy as np
-
-from analysis.generator.constants import GAMMA_H, MASS_B, MASS_H
-from analysis.generator.decays import (
+from ewpolar.generator.constants import GAMMA_H, MASS_B, MASS_H
+from ewpolar.generator.decays import (
     decay_isotropic,
     decay_w_leptonic,
     lepton_flavours,
     sample_helicities,
     w_masses,
 )
-from analysis.generator.kinematics import Vec4, breit_wigner_mass, two_body_decay
-from analysis.generator.record import (
+from ewpolar.generator.kinematics import Vec4, breit_wigner_mass, two_body_decay
+from ewpolar.generator.record import (
     GenRecordBuilder,
     HardEvent,
     Leptons,
@@ -59,13 +58,13 @@ from analysis.generator.record import (
     charged_lepton_mass,
     isr_partons,
 )
-from analysis.generator.spectra import (
+from ewpolar.generator.spectra import (
     cos_theta_quadratic,
     cos_theta_sin2_mixture,
     mass_above_threshold,
     system_momentum,
 )
-from analysis.generator.ttbar import GEN_LEPTON_SLOT, semileptonic_ttbar
+from ewpolar.generator.ttbar import GEN_LEPTON_SLOT, semileptonic_ttbar
 
 __all__ = ["QUAD_COEFFICIENT", "cos_delta_plus", "cp_relative_weights", "ttbar_semileptonic",
            "wbb", "wh"]

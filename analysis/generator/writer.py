@@ -20,11 +20,10 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 import uproot
-
-from analysis.config import AnalysisConfig
-from analysis.errors import InputError
-from analysis.generator.nanoaod import simulate_columns, to_tree_data
-from analysis.generator.processes import sample_of
+from ewpolar.core.config import AnalysisConfig
+from ewpolar.core.errors import InputError
+from ewpolar.generator.nanoaod import simulate_columns, to_tree_data
+from ewpolar.generator.processes import sample_of
 
 __all__ = ["CHUNK_SIZE", "COMPRESSION_LEVEL", "dataset_seed", "generate"]
 

@@ -4,18 +4,18 @@ k-fold cross-validated MLPs (torch), Optuna hyperparameter search, backwards
 elimination of inputs and ONNX export with a model card. The submodules follow
 the workflow:
 
-- :mod:`models.training.inputs`: the ssWW classifier inputs and label definitions
-- :mod:`models.training.build`: training events selected from a fileset with coffea
-- :mod:`models.training.data`: the training set container and fold assignment
-- :mod:`models.training.mlp`: the network and its trainer
-- :mod:`models.training.metrics`: weighted ROC AUC
-- :mod:`models.training.crossval`: k-fold cross-validation
-- :mod:`models.training.optimize`: Optuna hyperparameter search
-- :mod:`models.training.selection`: backwards elimination of inputs
-- :mod:`models.training.export`: one ONNX file per classifier and its model card
-- :mod:`models.training.pipeline`: cross-validate and export one classifier
+- :mod:`ewpolar.models.training.inputs`: the ssWW classifier inputs and label definitions
+- :mod:`ewpolar.models.training.build`: training events selected from a fileset with coffea
+- :mod:`ewpolar.models.training.data`: the training set container and fold assignment
+- :mod:`ewpolar.models.training.mlp`: the network and its trainer
+- :mod:`ewpolar.models.training.metrics`: weighted ROC AUC
+- :mod:`ewpolar.models.training.crossval`: k-fold cross-validation
+- :mod:`ewpolar.models.training.optimize`: Optuna hyperparameter search
+- :mod:`ewpolar.models.training.selection`: backwards elimination of inputs
+- :mod:`ewpolar.models.training.export`: one ONNX file per classifier and its model card
+- :mod:`ewpolar.models.training.pipeline`: cross-validate and export one classifier
 
-Names are imported lazily so that ``models.training.data``, ``inputs`` and
+Names are imported lazily so that ``ewpolar.models.training.data``, ``inputs`` and
 ``build`` work without torch.
 """
 

@@ -1,7 +1,7 @@
 """Training events of the ssWW classifiers, selected from a fileset with coffea's Runner.
 
 :class:`InputCollector` is a coffea processor built on
-:class:`processors.ssww.SSWWProcessor`: the same object selection, region cuts
+:class:`ewpolar.processors.ssww.SSWWProcessor`: the same object selection, region cuts
 (``selections``) and observables (its ``feature_functions``), so the inputs a
 classifier is trained on are computed by the very code that computes them at
 inference. Per chunk it keeps the events that pass any of the chosen regions
@@ -20,9 +20,9 @@ systematic variations (e.g. the placeholder ssWW K-factors) are not applied.
 :class:`TrainingEvents` holds the result and is written to one parquet file:
 one float32 column per input, ``dataset`` (string), ``weight`` (float64),
 ``event`` (uint64) and one ``label_<classifier>`` (int8) column per classifier
-of :data:`models.training.inputs.SSWW_CLASSIFIERS`: 1, 0, or −1 where the
+of :data:`ewpolar.models.training.inputs.SSWW_CLASSIFIERS`: 1, 0, or −1 where the
 classifier does not use the event. :meth:`TrainingEvents.training_set` gives
-the :class:`~models.training.data.TrainingSet` of one classifier.
+the :class:`~ewpolar.models.training.data.TrainingSet` of one classifier.
 """
 
 from __future__ import annotations
@@ -36,16 +36,15 @@ from typing import Any
 
 import awkward as ak
 import numpy as np
-
-from analysis.config import AnalysisConfig
-from analysis.errors import ConfigError, InputError
-from models.training.data import TrainingSet
-from models.training.inputs import SSWW_CLASSIFIERS, SSWW_INPUTS
-from processors.common import NOMINAL, FeatureContext
-from processors.ssww import SSWWProcessor
-from selections.objects import build_objects
-from selections.regions import region_cuts, region_selection
-from selections.variables import EventVariables
+from ewpolar.core.config import AnalysisConfig
+from ewpolar.core.errors import ConfigError, InputError
+from ewpolar.models.training.data import TrainingSet
+from ewpolar.models.training.inputs import SSWW_CLASSIFIERS, SSWW_INPUTS
+from ewpolar.processors.common import NOMINAL, FeatureContext
+from ewpolar.processors.ssww import SSWWProcessor
+from ewpolar.selections.objects import build_objects
+from ewpolar.selections.regions import region_cuts, region_selection
+from ewpolar.selections.variables import EventVariables
 
 __all__ = [
     "DEFAULT_REGIONS",
@@ -333,7 +332,7 @@ def build_training_events(
 
     Args:
         config: the ssWW analysis config (objects, regions, luminosity).
-        fileset: coffea fileset with metadata (see :func:`analysis.runner.load_fileset`).
+        fileset: coffea fileset with metadata (see :func:`ewpolar.runner.run.load_fileset`).
         regions: config regions to take events from (default :data:`DEFAULT_REGIONS`);
             an event passing any of them is kept.
         inputs: observables to collect, in column order.

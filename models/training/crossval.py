@@ -7,7 +7,7 @@ same model scores exactly the events of fold ``f`` at inference.
 
 Example:
     >>> import numpy as np
-    >>> from models.training.data import TrainingSet
+    >>> from ewpolar.models.training.data import TrainingSet
     >>> rng = np.random.default_rng(1)
     >>> y = rng.integers(0, 2, 600)
     >>> ts = TrainingSet((rng.normal(size=(600, 1)) + 2 * y[:, None]), y, np.ones(600),
@@ -24,10 +24,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-
-from models.training.data import TrainingSet
-from models.training.metrics import weighted_roc_auc
-from models.training.mlp import MLP, MLPConfig, TrainingHistory, train_mlp
+from ewpolar.models.training.data import TrainingSet
+from ewpolar.models.training.metrics import weighted_roc_auc
+from ewpolar.models.training.mlp import MLP, MLPConfig, TrainingHistory, train_mlp
 
 __all__ = ["CrossValidationResult", "cross_validate", "fold_seed"]
 

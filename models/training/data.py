@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from analysis.errors import InputError
+from ewpolar.core.errors import InputError
 
 __all__ = ["RESERVED_COLUMNS", "TrainingSet", "kfold_index"]
 

@@ -35,21 +35,20 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import ewpolar
 import numpy as np
 import onnx
 import torch
-from onnx import TensorProto, helper, numpy_helper
-from torch import nn
-
-import analysis
-from analysis.inference import (
+from ewpolar.models.runtime import (
     EVENT_INPUT,
     FEATURES_INPUT,
     PROBABILITY_OUTPUT,
     ModelCard,
 )
-from models.training.crossval import CrossValidationResult
-from models.training.mlp import ACTIVATIONS, MLP, MLPConfig
+from ewpolar.models.training.crossval import CrossValidationResult
+from ewpolar.models.training.mlp import ACTIVATIONS, MLP, MLPConfig
+from onnx import TensorProto, helper, numpy_helper
+from torch import nn
 
 __all__ = [
     "OPSET",
@@ -217,7 +216,7 @@ def build_onnx_model(models: Sequence[MLP], *, opset: int = OPSET) -> onnx.Model
     )
     model_proto = helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="ewpolar",
-        producer_version=analysis.__version__,
+        producer_version=ewpolar.__version__,
     )
     model_proto.ir_version = _IR_VERSION
     model_proto.doc_string = (
@@ -348,7 +347,7 @@ def export_classifier(
         k=k,
         fold_auc=tuple(float(a) for a in fold_auc),
         training=training,
-        ewpolar_version=analysis.__version__,
+        ewpolar_version=ewpolar.__version__,
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         extra={
             "onnx": {

@@ -1,8 +1,8 @@
 """Inputs and labels of the ssWW classifiers (physics.md §1a).
 
 :data:`SSWW_INPUTS` is the one ordered list of classifier inputs. Each name is an
-observable of :meth:`processors.ssww.SSWWProcessor.feature_functions`, so the
-training set (:mod:`models.training.build`) and the processor's inference compute
+observable of :meth:`ewpolar.processors.ssww.SSWWProcessor.feature_functions`, so the
+training set (:mod:`ewpolar.models.training.build`) and the processor's inference compute
 every input with the same code; the model card stores the order the network was
 trained with, and inference follows the card.
 

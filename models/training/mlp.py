@@ -403,7 +403,7 @@ def fit_epochs(
 ) -> TrainingHistory:
     """The epochs of a training, with early stopping; the model ends with the weights of its
     best epoch, in eval mode. Shared by :func:`train_mlp` and
-    :func:`analysis.ml_training.train_network`, which differ in their losses and splits.
+    :func:`ewpolar.models.training.trainer.train_network`, which differ in their losses and splits.
 
     Each epoch shuffles the ``n_train`` training rows with ``rng``, takes an optimiser
     step per ``config.batch_size`` rows on ``batch_loss(rows)`` (a scalar tensor),

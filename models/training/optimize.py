@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-
-from analysis.errors import InputError
-from models.training.crossval import cross_validate
-from models.training.data import TrainingSet
-from models.training.mlp import MLPConfig
+from ewpolar.core.errors import InputError
+from ewpolar.models.training.crossval import cross_validate
+from ewpolar.models.training.data import TrainingSet
+from ewpolar.models.training.mlp import MLPConfig
 
 __all__ = ["OptimizationResult", "SearchSpace", "optimize_hyperparameters", "storage_url"]
 

@@ -1,8 +1,8 @@
 """One classifier from training set to ONNX file: cross-validate, export, describe.
 
 :func:`train_classifier` is what ``ewpolar train`` runs per classifier: k-fold
-cross-validation (:mod:`models.training.crossval`) and the export of the k fold
-models as one ONNX file with its model card (:mod:`models.training.export`).
+cross-validation (:mod:`ewpolar.models.training.crossval`) and the export of the k fold
+models as one ONNX file with its model card (:mod:`ewpolar.models.training.export`).
 The card records the samples and label meaning of the training set, the regions
 the events were selected in, the event counts and each fold's epochs.
 
@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from analysis.config import AnalysisConfig
-from analysis.inference import ModelCard
-from models.training.crossval import CrossValidationResult, cross_validate
-from models.training.data import TrainingSet
-from models.training.export import export_cross_validation
-from models.training.mlp import MLPConfig
+from ewpolar.core.config import AnalysisConfig
+from ewpolar.models.runtime import ModelCard
+from ewpolar.models.training.crossval import CrossValidationResult, cross_validate
+from ewpolar.models.training.data import TrainingSet
+from ewpolar.models.training.export import export_cross_validation
+from ewpolar.models.training.mlp import MLPConfig
 
 __all__ = ["TrainedClassifier", "model_filename", "train_classifier"]
 

@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-
-from models.training.crossval import CrossValidationResult, cross_validate
-from models.training.data import TrainingSet
-from models.training.metrics import weighted_roc_auc
-from models.training.mlp import MLPConfig
+from ewpolar.models.training.crossval import CrossValidationResult, cross_validate
+from ewpolar.models.training.data import TrainingSet
+from ewpolar.models.training.metrics import weighted_roc_auc
+from ewpolar.models.training.mlp import MLPConfig
 
 __all__ = [
     "EliminationResult",

@@ -1,6 +1,6 @@
 """Synthetic histogram files for the workspace and fit tests (and the fit benchmark).
 
-The histograms follow the contract of ``analysis.histio``: one hist per observable
+The histograms follow the contract of ``ewpolar.core.histio``: one hist per observable
 with axes dataset, region, systematic and the observable axes, written with
 ``write_histograms``. Shapes are smooth toy functions with yields of the order
 of the shipped configs' cross sections times luminosity; only the structure matters.
@@ -13,9 +13,8 @@ from pathlib import Path
 
 import hist
 import numpy as np
-
-from analysis.config import AnalysisConfig
-from analysis.histio import write_histograms
+from ewpolar.core.config import AnalysisConfig
+from ewpolar.core.histio import write_histograms
 
 EVENT_WEIGHT = 0.05  # squared-weight sum per unit yield: MC statistics of a few per cent
 REFERENCE_LUMI_FB = 140.0

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from analysis.cli import main
-from analysis.config import AnalysisConfig, config_hash, default_config_path, load_config
-from analysis.errors import ConfigError
+from ewpolar.cli import main
+from ewpolar.core.config import AnalysisConfig, config_hash, default_config_path, load_config
+from ewpolar.core.errors import ConfigError
 
 
 @pytest.fixture(scope="module")

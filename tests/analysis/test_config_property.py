@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from ewpolar.core.config import AnalysisConfig, default_config_path, load_config
+from ewpolar.core.errors import ConfigError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from analysis.config import AnalysisConfig, default_config_path, load_config
-from analysis.errors import ConfigError
 
 BASE = yaml.safe_load(default_config_path("ssww").read_text(encoding="utf-8"))
 

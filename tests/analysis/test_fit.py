@@ -7,11 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fit_fixtures import ssww_histograms, wh_histograms
-
-from analysis.config import load_config
-from analysis.errors import ConfigError, InputError
-from analysis.fit import (
+from ewpolar.core.config import load_config
+from ewpolar.core.errors import ConfigError, InputError
+from ewpolar.stats.fit import (
     SsWWResults,
     WHResults,
     fit,
@@ -22,7 +20,8 @@ from analysis.fit import (
     sm_fiducial_xsec_fb,
     upper_limit,
 )
-from analysis.workspace import build_workspace, model_and_data, ssww_workspace, validate
+from ewpolar.stats.workspace import build_workspace, model_and_data, ssww_workspace, validate
+from fit_fixtures import ssww_histograms, wh_histograms
 
 SSWW = load_config("ssww")
 WH = load_config("wh")

@@ -1,7 +1,7 @@
 """Tests of the toy generator: physics closure from GenPart, CP weights, NanoAOD files.
 
 The closure tests compute cos θ* and cos δ⁺ with their own Lorentz boosts, written
-here and independent of ``analysis.generator.kinematics``.
+here and independent of ``ewpolar.generator.kinematics``.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
-
-from analysis.config import load_config
-from analysis.errors import InputError
-from analysis.generator import expected_helicity_fractions, generate, simulate
+from ewpolar.core.config import load_config
+from ewpolar.core.errors import InputError
+from ewpolar.generator import expected_helicity_fractions, generate, simulate
 
 SIGNALS = ("ssww_LL", "ssww_LT", "ssww_TT")
 CLOSURE_EVENTS = 40_000
@@ -377,7 +376,7 @@ def test_generate_is_deterministic(wh_cfg, tmp_path):
 
 
 def test_dataset_stream_does_not_depend_on_other_datasets(ssww_cfg):
-    from analysis.generator.writer import dataset_seed
+    from ewpolar.generator.writer import dataset_seed
 
     a = np.random.default_rng(dataset_seed(1, "wz", 0)).random(3)
     b = np.random.default_rng(dataset_seed(1, "wz", 1)).random(3)
@@ -410,8 +409,7 @@ def test_fewer_events_than_files(ssww_cfg, tmp_path):
 
 def test_cli_generate(tmp_path):
     from click.testing import CliRunner
-
-    from analysis.cli import main
+    from ewpolar.cli import main
 
     out = tmp_path / "samples"
     result = CliRunner().invoke(main, ["generate", "--channel", "wh", "--events", "200",
@@ -425,8 +423,7 @@ def test_cli_generate(tmp_path):
 
 def test_cli_unwritable_output(tmp_path):
     from click.testing import CliRunner
-
-    from analysis.cli import main
+    from ewpolar.cli import main
 
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

@@ -10,16 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from analysis import inference
-from analysis.errors import InputError
-from analysis.inference import Classifier, clear_session_cache, load_classifier, sha256_file
+from ewpolar.core.errors import InputError
+from ewpolar.models import runtime as inference
+from ewpolar.models.runtime import Classifier, clear_session_cache, load_classifier, sha256_file
 
 torch = pytest.importorskip("torch")  # the test models are made with the training code
 pytest.importorskip("onnx")
 
-from models.training.export import FoldEnsemble, export_classifier  # noqa: E402
-from models.training.mlp import MLP, MLPConfig  # noqa: E402
+from ewpolar.models.training.export import FoldEnsemble, export_classifier  # noqa: E402
+from ewpolar.models.training.mlp import MLP, MLPConfig  # noqa: E402
 
 INPUTS = ["mjj", "dyjj", "ptl1"]
 K = 3

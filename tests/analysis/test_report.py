@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from analysis.cli import main
-from analysis.config import default_config_path, load_config
-from analysis.generator import generate
-from analysis.runner import load_fileset, run_analysis
+from ewpolar.cli import main
+from ewpolar.core.config import default_config_path, load_config
+from ewpolar.generator import generate
+from ewpolar.runner.run import load_fileset, run_analysis
 
 WH_CFG = str(default_config_path("wh"))
 

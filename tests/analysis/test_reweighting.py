@@ -7,11 +7,9 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from scipy import stats
-
-from analysis.cli_ml import reweight
-from analysis.errors import InputError
-from analysis.reweighting import (
+from ewpolar.core.errors import InputError
+from ewpolar.models.cli_ml import reweight
+from ewpolar.models.reweighting import (
     DCTRConfig,
     DCTRReweighter,
     HistogramCalibration,
@@ -20,7 +18,8 @@ from analysis.reweighting import (
     train_dctr,
     weighted_ks,
 )
-from models.training.mlp import MLPConfig
+from ewpolar.models.training.mlp import MLPConfig
+from scipy import stats
 
 MU, SIGMA = 0.5, 1.2
 
@@ -152,7 +151,7 @@ def test_onnx_export_agrees_with_torch(small_dctr, tmp_path) -> None:
 def test_loaded_reweighter_travels_with_its_model(small_dctr, tmp_path) -> None:
     import pickle
 
-    from analysis import inference
+    from ewpolar.models import runtime as inference
 
     source, result = small_dctr
     path = result.reweighter.export(tmp_path / "dctr.onnx")
@@ -217,8 +216,8 @@ def test_reweight_command_generated_samples(tmp_path) -> None:
 
 
 def test_reweight_command_reads_filesets(tmp_path) -> None:
-    from analysis.config import load_config
-    from analysis.generator import generate
+    from ewpolar.core.config import load_config
+    from ewpolar.generator import generate
 
     fileset = generate(load_config("wh"), events=3000, seed=2, out=tmp_path / "samples",
                        datasets=["wh", "wbb"])

@@ -7,13 +7,11 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from scipy import stats
-
-from analysis.cli_ml import sbi
-from analysis.config import load_config
-from analysis.generator import simulate
-from analysis.onnx_mlp import load_onnx_model, torch_outputs
-from analysis.sbi import (
+from ewpolar.core.config import load_config
+from ewpolar.generator import simulate
+from ewpolar.models.cli_ml import sbi
+from ewpolar.models.onnx_mlp import load_onnx_model, torch_outputs
+from ewpolar.models.sbi import (
     CPSample,
     binned_asimov_scan,
     binned_fisher_information,
@@ -26,7 +24,8 @@ from analysis.sbi import (
     train_score_estimator,
     unbinned_asimov_scan,
 )
-from models.training.mlp import MLPConfig
+from ewpolar.models.training.mlp import MLPConfig
+from scipy import stats
 
 
 def _config(**kw) -> MLPConfig:

@@ -7,13 +7,11 @@ from pathlib import Path
 import numpy as np
 import pyhf
 import pytest
-from fit_fixtures import ssww_histograms, wh_histograms
-
-from analysis.config import load_config
-from analysis.errors import InputError
-from analysis.fit import significance
-from analysis.histio import HistKey, read_histograms
-from analysis.workspace import (
+from ewpolar.core.config import load_config
+from ewpolar.core.errors import InputError
+from ewpolar.core.histio import HistKey, read_histograms
+from ewpolar.stats.fit import significance
+from ewpolar.stats.workspace import (
     build_workspace,
     config_modifier_names,
     load_histograms,
@@ -29,6 +27,7 @@ from analysis.workspace import (
     wh_observations,
     with_pseudo_data,
 )
+from fit_fixtures import ssww_histograms, wh_histograms
 
 SSWW = load_config("ssww")
 WH = load_config("wh")

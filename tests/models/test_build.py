@@ -14,17 +14,17 @@ pytest.importorskip("torch")
 pytest.importorskip("optuna")
 pytest.importorskip("pyarrow")
 
-from analysis.config import load_config
-from analysis.errors import InputError
-from analysis.generator import generate
-from analysis.inference import load_classifier
-from analysis.runner import load_fileset
-from models.cli import cli, optimize, select_inputs, train
-from models.training.build import TrainingEvents, build_training_events
-from models.training.data import TrainingSet
-from models.training.inputs import SSWW_CLASSIFIERS, SSWW_INPUTS
-from models.training.metrics import weighted_roc_auc
-from processors.ssww import SSWWProcessor
+from ewpolar.core.config import load_config
+from ewpolar.core.errors import InputError
+from ewpolar.generator import generate
+from ewpolar.models.cli import cli, optimize, select_inputs, train
+from ewpolar.models.runtime import load_classifier
+from ewpolar.models.training.build import TrainingEvents, build_training_events
+from ewpolar.models.training.data import TrainingSet
+from ewpolar.models.training.inputs import SSWW_CLASSIFIERS, SSWW_INPUTS
+from ewpolar.models.training.metrics import weighted_roc_auc
+from ewpolar.processors.ssww import SSWWProcessor
+from ewpolar.runner.run import load_fileset
 
 DATASETS = ["ssww_LL", "ssww_LT", "ssww_TT", "wz"]
 #: expected (sig_vs_bkg, ll_vs_tx, lx_vs_tt) labels per dataset; −1: not used

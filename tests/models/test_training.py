@@ -12,11 +12,11 @@ torch = pytest.importorskip("torch")
 optuna = pytest.importorskip("optuna")
 pytest.importorskip("onnx")
 
-from analysis.errors import InputError  # noqa: E402
-from analysis.inference import load_classifier  # noqa: E402
-from models.training.crossval import cross_validate  # noqa: E402
-from models.training.data import TrainingSet, kfold_index  # noqa: E402
-from models.training.export import (  # noqa: E402
+from ewpolar.core.errors import InputError  # noqa: E402
+from ewpolar.models.runtime import load_classifier  # noqa: E402
+from ewpolar.models.training.crossval import cross_validate  # noqa: E402
+from ewpolar.models.training.data import TrainingSet, kfold_index  # noqa: E402
+from ewpolar.models.training.export import (  # noqa: E402
     ExportError,
     FoldEnsemble,
     build_onnx_model,
@@ -24,16 +24,16 @@ from models.training.export import (  # noqa: E402
     export_cross_validation,
     verify_export,
 )
-from models.training.metrics import weighted_roc_auc  # noqa: E402
-from models.training.mlp import (  # noqa: E402
+from ewpolar.models.training.metrics import weighted_roc_auc  # noqa: E402
+from ewpolar.models.training.mlp import (  # noqa: E402
     ACTIVATIONS,
     MLP,
     MLPConfig,
     balance_class_weights,
     train_mlp,
 )
-from models.training.optimize import SearchSpace, optimize_hyperparameters  # noqa: E402
-from models.training.selection import (  # noqa: E402
+from ewpolar.models.training.optimize import SearchSpace, optimize_hyperparameters  # noqa: E402
+from ewpolar.models.training.selection import (  # noqa: E402
     backward_elimination,
     save_elimination_plot,
 )

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 from coffea import processor
 from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
-
-from analysis.config import AnalysisConfig, load_config
-from analysis.generator import generate
+from ewpolar.core.config import AnalysisConfig, load_config
+from ewpolar.generator import generate
 
 CMS_FILE = "nanoAOD_2015_CMS_Open_Data_ttbar.root"
 #: toy events per dataset (split by the generator over the config's files_per_dataset)
@@ -79,7 +78,7 @@ def events_of() -> Callable[..., Any]:
 @pytest.fixture(scope="session")
 def ssww_output(ssww_config, ssww_fileset) -> dict[str, Any]:
     """The ssWW processor's accumulated output over the toy samples (several chunks per file)."""
-    from processors.ssww import SSWWProcessor
+    from ewpolar.processors.ssww import SSWWProcessor
 
     return run_fileset(SSWWProcessor(ssww_config), ssww_fileset, chunksize=700)
 
@@ -87,7 +86,7 @@ def ssww_output(ssww_config, ssww_fileset) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def wh_output(wh_config, wh_fileset) -> dict[str, Any]:
     """The WH processor's accumulated output over the toy samples."""
-    from processors.wh import WHProcessor
+    from ewpolar.processors.wh import WHProcessor
 
     return run_fileset(WHProcessor(wh_config), wh_fileset)
 

@@ -1,7 +1,7 @@
 """Cutflows of the processors against a selection written here from scratch.
 
 The reference reads the branches with plain uproot and selects with numpy and
-awkward only (no coffea behaviours, no selections/ or analysis.observables code),
+awkward only (no coffea behaviours, no selections/ or ewpolar.observables code),
 following the region definitions of the configs and physics.md.
 """
 
@@ -11,8 +11,7 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
-
-from selections.cutflow import by_cut
+from ewpolar.selections.cutflow import by_cut
 
 Z_MASS = 91.1876
 

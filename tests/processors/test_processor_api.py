@@ -10,10 +10,9 @@ import cloudpickle
 import numpy as np
 import pytest
 from coffea.processor import accumulate
-
-from analysis.errors import ConfigError
-from processors.ssww import SSWWProcessor
-from processors.wh import WHProcessor
+from ewpolar.core.errors import ConfigError
+from ewpolar.processors.ssww import SSWWProcessor
+from ewpolar.processors.wh import WHProcessor
 
 
 def first_file(fileset, dataset):
@@ -174,11 +173,11 @@ def test_empty_chunk_and_data(wh_config, wh_fileset, events_of):
 
 def test_truth_cos_theta_star_closure(ssww_config, ssww_fileset, events_of):
     """Generator-level cos θ* recovers the generated longitudinal fraction (f0 = 2 − 5⟨cos²θ*⟩)."""
-    from analysis.generator import expected_helicity_fractions
-    from processors.common import FeatureContext
-    from processors.ssww import _cos_theta_star_truth
-    from selections.objects import build_objects
-    from selections.variables import EventVariables
+    from ewpolar.generator import expected_helicity_fractions
+    from ewpolar.processors.common import FeatureContext
+    from ewpolar.processors.ssww import _cos_theta_star_truth
+    from ewpolar.selections.objects import build_objects
+    from ewpolar.selections.variables import EventVariables
 
     events = events_of(first_file(ssww_fileset, "ssww_TT"), {"dataset": "ssww_TT"})
     variables = EventVariables(build_objects(events, ssww_config.objects))

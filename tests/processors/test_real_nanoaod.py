@@ -10,11 +10,10 @@ from __future__ import annotations
 import itertools
 
 import pytest
-
-from analysis.config import Systematic
-from processors.ssww import SSWWProcessor
-from processors.wh import WHProcessor
-from selections.cutflow import by_cut
+from ewpolar.core.config import Systematic
+from ewpolar.processors.ssww import SSWWProcessor
+from ewpolar.processors.wh import WHProcessor
+from ewpolar.selections.cutflow import by_cut
 
 # coffea's NanoAOD schema warns about cross-references this 2015 file does not have
 # (LowPtElectron, FatJet subjets) and about the Photon mass/charge it fills in itself

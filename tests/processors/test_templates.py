@@ -10,16 +10,15 @@ from pathlib import Path
 import cloudpickle
 import numpy as np
 import pytest
-
-from analysis import inference
-from analysis.config import ModelRef
-from analysis.errors import ConfigError, InputError
-from analysis.inference import load_classifier, sha256_file
-from models.training.inputs import SSWW_INPUTS
-from processors.ssww import SSWWProcessor
-from selections.objects import build_objects
-from selections.regions import cumulative_masks
-from selections.variables import EventVariables
+from ewpolar.core.config import ModelRef
+from ewpolar.core.errors import ConfigError, InputError
+from ewpolar.models import runtime as inference
+from ewpolar.models.runtime import load_classifier, sha256_file
+from ewpolar.models.training.inputs import SSWW_INPUTS
+from ewpolar.processors.ssww import SSWWProcessor
+from ewpolar.selections.objects import build_objects
+from ewpolar.selections.regions import cumulative_masks
+from ewpolar.selections.variables import EventVariables
 
 MAX_MODEL_BYTES = 1_000_000
 

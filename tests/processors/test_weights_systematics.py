@@ -9,13 +9,12 @@ import hist
 import numpy as np
 import pytest
 import uproot
-
-from analysis.config import Systematic
-from processors.ssww import SSWWProcessor
-from processors.wh import WHProcessor
-from selections.objects import build_objects
-from selections.regions import region_cuts, region_selection
-from selections.variables import EventVariables
+from ewpolar.core.config import Systematic
+from ewpolar.processors.ssww import SSWWProcessor
+from ewpolar.processors.wh import WHProcessor
+from ewpolar.selections.objects import build_objects
+from ewpolar.selections.regions import region_cuts, region_selection
+from ewpolar.selections.variables import EventVariables
 
 SSWW_CATEGORIES = {
     "nominal", "lumi_up", "lumi_down", "scale_up", "scale_down", "pdf_up", "pdf_down",

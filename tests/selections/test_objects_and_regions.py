@@ -12,19 +12,18 @@ import uproot
 from coffea.analysis_tools import PackedSelection, Weights
 from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
 from coffea.processor import accumulate
-
-from analysis.config import ObjectSelection, Region, load_config
-from analysis.errors import ConfigError
-from selections.cutflow import ALL_EVENTS, by_cut, cutflow_counts, plain_cutflow
-from selections.objects import build_objects, has_jes_variations
-from selections.regions import (
+from ewpolar.core.config import ObjectSelection, Region, load_config
+from ewpolar.core.errors import ConfigError
+from ewpolar.selections.cutflow import ALL_EVENTS, by_cut, cutflow_counts, plain_cutflow
+from ewpolar.selections.objects import build_objects, has_jes_variations
+from ewpolar.selections.regions import (
     CUT_ORDER,
     describe_cuts,
     region_cuts,
     region_selection,
     resolve_regions,
 )
-from selections.variables import EventVariables
+from ewpolar.selections.variables import EventVariables
 
 PI = math.pi
 

@@ -2,8 +2,8 @@
 
 Both are click commands meant to be registered on the ``ewpolar`` group; this
 module also has a small group of its own, so that
-``python -m analysis.cli_ml sbi --help`` works without it. The library
-functions (:mod:`analysis.reweighting`, :mod:`analysis.sbi`) do the work; torch
+``python -m ewpolar.models.cli_ml sbi --help`` works without it. The library
+functions (:mod:`ewpolar.models.reweighting`, :mod:`ewpolar.models.sbi`) do the work; torch
 is imported only when a command runs.
 
 Sample specifications of ``reweight --source/--target``:
@@ -31,9 +31,8 @@ from typing import Any
 
 import click
 import numpy as np
-
-from analysis.clitools import TRAIN_EXTRA, user_errors
-from analysis.errors import ConfigError, InputError
+from ewpolar.clitools import TRAIN_EXTRA, user_errors
+from ewpolar.core.errors import ConfigError, InputError
 
 __all__ = ["main", "reweight", "sbi"]
 
@@ -43,7 +42,7 @@ _SBI_METHODS = ("carl", "alice", "alices")
 
 
 def _load_config(path: str | None, default: str) -> Any:
-    from analysis.config import load_config
+    from ewpolar.core.config import load_config
 
     return load_config(path if path is not None else default)
 
@@ -59,7 +58,7 @@ def _names(text: str | None) -> tuple[str, ...] | None:
 
 def _mlp_config(layers: int, width: int, epochs: int, seed: int, threads: int,
                 activation: str) -> Any:
-    from models.training.mlp import MLPConfig
+    from ewpolar.models.training.mlp import MLPConfig
 
     return MLPConfig(n_layers=layers, width=width, dropout=0.0, activation=activation,
                      learning_rate=1e-3, batch_size=1024, max_epochs=epochs,
@@ -70,7 +69,7 @@ def _mlp_config(layers: int, width: int, epochs: int, seed: int, threads: int,
 
 
 def _fileset_files(path: Path, dataset: str | None) -> list[str]:
-    from analysis.runner import load_fileset
+    from ewpolar.runner.run import load_fileset
 
     fileset = load_fileset(path)
     if dataset is None:
@@ -86,10 +85,10 @@ def _fileset_files(path: Path, dataset: str | None) -> list[str]:
 
 def _read_spec(spec: str, config: Any, events: int, seed: int) -> dict[str, Any]:
     """Branches of a sample specification (see the module docstring)."""
-    from analysis.ml_features import read_branches
+    from ewpolar.models.features import read_branches
 
     if spec.startswith("generate:"):
-        from analysis.generator import simulate
+        from ewpolar.generator import simulate
 
         dataset = spec.split(":", 1)[1]
         if dataset not in config.samples:
@@ -176,8 +175,8 @@ def reweight(source: str, target: str | None, target_weight: str | None, config_
     source with the target, on events not used in training, in every input and
     in the channel's other features.
     """
-    from analysis.ml_features import build_features, default_features
-    from analysis.outputs import atomic_write_json, ensure_writable_dir
+    from ewpolar.core.outputs import atomic_write_json, ensure_writable_dir
+    from ewpolar.models.features import build_features, default_features
 
     if (target is None) == (target_weight is None):
         raise InputError("give exactly one of --target and --target-weight")
@@ -212,7 +211,7 @@ def reweight(source: str, target: str | None, target_weight: str | None, config_
         return np.sort(order[n_test:]), np.sort(order[:n_test])
 
     (s_tr, s_te), (t_tr, t_te) = split(src_order), split(tgt_order)
-    from analysis.reweighting import DCTRConfig, closure_test, plot_closure, train_dctr
+    from ewpolar.models.reweighting import DCTRConfig, closure_test, plot_closure, train_dctr
 
     config = DCTRConfig(mlp=_mlp_config(layers, width, epochs, seed, threads, "tanh"),
                         calibration_bins=calibration_bins, clip_min=clip_min, clip_max=clip_max)
@@ -282,9 +281,9 @@ def sbi(config_path: str | None, events: int, seed: int, methods: str, features:
 
     Generates WH events with their SM, interference and quadratic weights,
     trains the estimators on half of the selected events and computes the
-    Asimov −2Δln L(c) of every method on the other half (see analysis.sbi).
+    Asimov −2Δln L(c) of every method on the other half (see ewpolar.models.sbi).
     """
-    from analysis.sbi import SBISettings, run_wh_sbi
+    from ewpolar.models.sbi import SBISettings, run_wh_sbi
 
     chosen = () if methods.strip().lower() == "none" else _names(methods)
     unknown = [m for m in chosen or () if m not in _SBI_METHODS]

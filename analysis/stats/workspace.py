@@ -6,7 +6,7 @@ Two layers:
   nominal yields, MC-statistical variances, systematic variations and normalisation
   factors. A one-bin counting experiment is a single call.
 * :func:`ssww_workspace`, :func:`wh_category_workspace` and :func:`wh_cp_workspace`
-  read ``histograms.root`` (:mod:`analysis.histio`) and the config and call it.
+  read ``histograms.root`` (:mod:`ewpolar.core.histio`) and the config and call it.
 
 Conventions (documented once, here):
 
@@ -61,10 +61,9 @@ from typing import Any
 
 import numpy as np
 import pyhf
-
-from analysis.config import AnalysisConfig, FitSpec
-from analysis.errors import ConfigError, InputError
-from analysis.histio import HistKey, Template, histogram_name, read_histograms
+from ewpolar.core.config import AnalysisConfig, FitSpec
+from ewpolar.core.errors import ConfigError, InputError
+from ewpolar.core.histio import HistKey, Template, histogram_name, read_histograms
 
 __all__ = [
     "SHAPE_THRESHOLD",

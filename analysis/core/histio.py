@@ -18,9 +18,8 @@ from pathlib import Path
 import hist
 import numpy as np
 import uproot
-
-from analysis.errors import InputError
-from analysis.outputs import atomic_path
+from ewpolar.core.errors import InputError
+from ewpolar.core.outputs import atomic_path
 
 __all__ = ["CATEGORY_AXES", "HistKey", "Template", "histogram_name", "read_histograms",
            "write_histograms"]

@@ -1,6 +1,6 @@
 """Deterministic training of one network with an arbitrary weighted per-event loss.
 
-:func:`models.training.mlp.train_mlp` trains the binary classifiers with the
+:func:`ewpolar.models.training.mlp.train_mlp` trains the binary classifiers with the
 weighted cross-entropy and a fixed learning rate. The reweighting and
 likelihood-ratio estimators need other losses (cross-entropy against soft
 targets, mean squared errors of a score, gradients with respect to an input)
@@ -8,7 +8,7 @@ and a precise optimum: their outputs are used as density ratios, not only to
 rank events. This trainer therefore takes the loss as a function and lowers
 the learning rate when the validation loss stalls:
 
-* Adam with the settings of an :class:`~models.training.mlp.MLPConfig`
+* Adam with the settings of an :class:`~ewpolar.models.training.mlp.MLPConfig`
   (learning rate, batch size, weight decay, seed, threads);
 * the learning rate is halved after ``max(1, patience // 3)`` epochs without a
   lower validation loss (``ReduceLROnPlateau``); training stops after
@@ -17,7 +17,7 @@ the learning rate when the validation loss stalls:
   over the training rows, the validation loss Σ w_i ℓ_i / Σ w_i;
 * the validation split is a random ``validation_fraction`` of the rows, drawn
   with ``seed``; identical inputs and seed give identical networks
-  (:func:`~models.training.mlp.deterministic_torch`).
+  (:func:`~ewpolar.models.training.mlp.deterministic_torch`).
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
-
-from models.training.mlp import (
+from ewpolar.models.training.mlp import (
     MLP,
     MLPConfig,
     TrainingHistory,
@@ -66,7 +65,7 @@ def train_network(model: torch.nn.Module, loss: LossFunction, data: Mapping[str,
 
     Args:
         model: the network (built by the caller, e.g. inside the same
-            :func:`~models.training.mlp.deterministic_torch` seed).
+            :func:`~ewpolar.models.training.mlp.deterministic_torch` seed).
         loss: per-row loss of a batch (see :data:`LossFunction`).
         data: name → array with one row per training example; ``data[weights]``
             holds the row weights. Floating arrays become float32 tensors.

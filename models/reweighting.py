@@ -2,7 +2,7 @@
 
 A classifier f(x) is trained to separate a *source* sample (label 0) from a
 *target* sample (label 1) with the weighted cross-entropy, the two classes
-normalised to equal total weight (:func:`analysis.ml_training.train_network`:
+normalised to equal total weight (:func:`ewpolar.models.training.trainer.train_network`:
 Adam with a learning rate halved on plateaus, early stopping). It then converges to f = p_T / (p_S + p_T) (the likelihood-ratio
 trick, physics.md §3), so the per-event weight that turns the source into the
 target is
@@ -39,7 +39,7 @@ reweighting show what the weights changed. :func:`plot_closure` draws them.
 
 Example:
     >>> import numpy as np
-    >>> from models.training.mlp import MLPConfig
+    >>> from ewpolar.models.training.mlp import MLPConfig
     >>> rng = np.random.default_rng(0)
     >>> src, tgt = rng.normal(0, 1, (4000, 1)), rng.normal(0.3, 1, (4000, 1))
     >>> cfg = DCTRConfig(mlp=MLPConfig(n_layers=1, width=8, max_epochs=3))
@@ -57,12 +57,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
-from analysis.errors import InputError
-from analysis.onnx_mlp import OnnxModel, load_onnx_model
+from ewpolar.core.errors import InputError
+from ewpolar.models.onnx_mlp import OnnxModel, load_onnx_model
 
 if TYPE_CHECKING:  # torch is needed to train, not to apply an exported model
-    from models.training.mlp import MLP, MLPConfig, TrainingHistory
+    from ewpolar.models.training.mlp import MLP, MLPConfig, TrainingHistory
 
 __all__ = [
     "DEFAULT_MLP_SETTINGS",
@@ -111,7 +110,7 @@ class DCTRConfig:
 
     def mlp_config(self) -> MLPConfig:
         """The network settings (the defaults when ``mlp`` is None)."""
-        from models.training.mlp import MLPConfig
+        from ewpolar.models.training.mlp import MLPConfig
 
         return self.mlp if self.mlp is not None else MLPConfig(**DEFAULT_MLP_SETTINGS)
 
@@ -230,7 +229,7 @@ class DCTRReweighter:
         x = _matrix(features, self.inputs)
         if self.onnx is not None:
             return self.onnx.predict(x, "logit").astype(np.float64)
-        from analysis.onnx_mlp import torch_outputs
+        from ewpolar.models.onnx_mlp import torch_outputs
 
         return torch_outputs(self.model, x, {"logit": "identity"})["logit"].astype(np.float64)
 
@@ -268,7 +267,7 @@ class DCTRReweighter:
 
     def export(self, path: str | Path, *, reference_features: np.ndarray | None = None) -> Path:
         """Write the ONNX model and its card (with calibration and clipping); returns the path."""
-        from analysis.onnx_mlp import export_mlp
+        from ewpolar.models.onnx_mlp import export_mlp
 
         if self.model is None:
             raise ValueError("this reweighter was loaded from ONNX; it is already exported")
@@ -353,8 +352,8 @@ def train_dctr(source: np.ndarray, target: np.ndarray, *, inputs: Sequence[str],
     y = np.concatenate([np.zeros(xs.shape[0]), np.ones(xt.shape[0])])
     w = np.concatenate([ws, wt])
     log.info("DCTR: training on %d source and %d target events", xs.shape[0], xt.shape[0])
-    from analysis.ml_training import binary_cross_entropy, build_mlp, train_network
-    from models.training.mlp import balance_class_weights
+    from ewpolar.models.training.mlp import balance_class_weights
+    from ewpolar.models.training.trainer import binary_cross_entropy, build_mlp, train_network
 
     settings = config.mlp_config()
     model = build_mlp(x, w, settings)
@@ -371,7 +370,7 @@ def train_dctr(source: np.ndarray, target: np.ndarray, *, inputs: Sequence[str],
         n_s = xs.shape[0]
         reweighter.calibration = HistogramCalibration.fit(f[:n_s], ws, f[n_s:], wt,
                                                           config.calibration_bins)
-    from models.training.metrics import weighted_roc_auc
+    from ewpolar.models.training.metrics import weighted_roc_auc
 
     auc = weighted_roc_auc(f, y, w)
     log.info("DCTR: AUC %.4f on the training events (0.5: samples indistinguishable)", auc)

@@ -1,7 +1,7 @@
 """Analysis configuration: YAML files validated into pydantic models.
 
 Every error becomes one line, ``<file>: <key.path>: <problem>``, raised as
-:class:`~analysis.errors.ConfigError`. YAML is read with ``yaml.safe_load`` only.
+:class:`~ewpolar.core.errors.ConfigError`. YAML is read with ``yaml.safe_load`` only.
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
+from ewpolar.core.errors import ConfigError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from analysis.errors import ConfigError
 
 __all__ = [
     "AnalysisConfig",
@@ -300,22 +299,29 @@ class AnalysisConfig(_Strict):
         p = Path(relpath)
         if p.is_absolute():
             return p
-        # beside the config, the project root, or the install location of the packages
-        # (models/*.onnx ship inside the top-level `models` package)
-        install_root = Path(__file__).resolve().parent.parent
-        for base in (self.config_dir(), self.config_dir().parent, install_root):
+        # beside the config, the project root, or the installed `ewpolar` package
+        # (models/*.onnx ship inside `ewpolar.models`)
+        for base in (self.config_dir(), self.config_dir().parent, _package_root()):
             if (base / p).exists():
                 return base / p
         return self.config_dir() / p
 
 
+def _package_root() -> Path:
+    """The folder that holds ``models/`` and the configs: the repository root in a checkout or
+    editable install (analysis/core/config.py), the ``ewpolar`` package in a wheel
+    (ewpolar/core/config.py)."""
+    framework = Path(__file__).resolve().parent.parent
+    return framework.parent if (framework.parent / "config").is_dir() else framework
+
+
 def default_config_dir() -> Path:
     """The shipped config folder (repository checkout or installed package data)."""
-    here = Path(__file__).resolve().parent
-    for cand in (here.parent / "config", here / "_default_config"):
+    root = _package_root()
+    for cand in (root / "config", root / "_default_config"):
         if cand.is_dir():
             return cand
-    raise ConfigError("no default config folder found (expected config/ beside the analysis package)")
+    raise ConfigError("no default config folder found (expected config/ beside the framework)")
 
 
 def default_config_path(channel: str) -> Path:

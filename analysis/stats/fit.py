@@ -33,13 +33,10 @@ from typing import Any, Literal
 
 import numpy as np
 import pyhf
-from iminuit import Minuit
-from scipy import optimize, stats
-
-from analysis.config import AnalysisConfig, load_config
-from analysis.errors import ConfigError
-from analysis.outputs import atomic_write_json, ensure_writable_dir
-from analysis.workspace import (
+from ewpolar.core.config import AnalysisConfig, load_config
+from ewpolar.core.errors import ConfigError
+from ewpolar.core.outputs import atomic_write_json, ensure_writable_dir
+from ewpolar.stats.workspace import (
     SIGNAL_REGION,
     HistogramSet,
     cp_parameter_names,
@@ -51,6 +48,8 @@ from analysis.workspace import (
     wh_cp_workspace,
     wh_observations,
 )
+from iminuit import Minuit
+from scipy import optimize, stats
 
 __all__ = [
     "CouplingScan",
@@ -620,7 +619,7 @@ def fit_ssww(config: AnalysisConfig | str | Path, histograms_path: str | Path | 
         InputError: a histogram the fit needs is missing, or the file is unreadable.
         ConfigError: not an ssWW config, or an unknown fit name.
     """
-    from analysis.workspace import ssww_workspace
+    from ewpolar.stats.workspace import ssww_workspace
 
     t0 = time.perf_counter()
     cfg = _as_config(config, "ssww")

@@ -20,10 +20,9 @@ from typing import Any
 import numpy as np
 from coffea.processor.checkpointer import CheckpointerABC
 from coffea.processor.executor import WorkItem
+from ewpolar.core.outputs import atomic_path
+from ewpolar.selections.cutflow import CutCounts, CutNames
 from hist import serialization
-
-from analysis.outputs import atomic_path
-from selections.cutflow import CutCounts, CutNames
 
 __all__ = ["FORMAT", "JSONCheckpointer"]
 

@@ -1,9 +1,9 @@
 """Per-event feature tables for the reweighting and likelihood-ratio estimators.
 
 Input is a mapping of NanoAOD branch names to arrays, as returned by
-:func:`analysis.generator.simulate` or read from ROOT files with
+:func:`ewpolar.generator.simulate` or read from ROOT files with
 :func:`read_branches`. Objects and region cuts are those of the analysis
-(:mod:`selections.objects`, :mod:`selections.regions`, with the config's cut
+(:mod:`ewpolar.selections.objects`, :mod:`ewpolar.selections.regions`, with the config's cut
 values), so the estimators see the events the processors histogram.
 
 Features (GeV for momenta and masses; "lepton" is the leading selected lepton,
@@ -34,8 +34,8 @@ events of the input.
 
 Example:
     >>> import numpy as np
-    >>> from analysis.config import load_config
-    >>> from analysis.generator import simulate
+    >>> from ewpolar.core.config import load_config
+    >>> from ewpolar.generator import simulate
     >>> cfg = load_config("wh")
     >>> table = build_features(simulate(cfg, "wh", 2000, np.random.default_rng(1)), cfg)
     >>> table.values.shape[1] == len(WH_FEATURES)
@@ -52,10 +52,9 @@ from typing import Any
 
 import awkward as ak
 import numpy as np
-
-from analysis import observables as obs
-from analysis.config import AnalysisConfig
-from analysis.errors import InputError
+from ewpolar import observables as obs
+from ewpolar.core.config import AnalysisConfig
+from ewpolar.core.errors import InputError
 
 __all__ = [
     "FEATURES",
@@ -95,7 +94,7 @@ def default_features(config: AnalysisConfig) -> tuple[str, ...]:
 def events_from_branches(branches: Mapping[str, Any]) -> ak.Array:
     """Electron, Muon, Jet and MET records from flat NanoAOD branch names.
 
-    Enough for :func:`selections.objects.build_objects` (which reads the fields
+    Enough for :func:`ewpolar.selections.objects.build_objects` (which reads the fields
     it needs from these records).
 
     Raises:
@@ -317,9 +316,9 @@ def build_features(branches: Mapping[str, Any], config: AnalysisConfig, *,
     Raises:
         InputError: an unknown feature or region, or missing object branches.
     """
-    from selections.objects import build_objects
-    from selections.regions import region_cuts, region_selection
-    from selections.variables import EventVariables
+    from ewpolar.selections.objects import build_objects
+    from ewpolar.selections.regions import region_cuts, region_selection
+    from ewpolar.selections.variables import EventVariables
 
     names = tuple(default_features(config) if names is None else names)
     unknown = [n for n in names if n not in FEATURES]

@@ -8,7 +8,7 @@ by fold model ``e % k``, the one that did not see it in training.
 
 :func:`load_classifier` checks the card against the file (sha256, number of
 inputs) and that onnxruntime can load it; problems raise
-:class:`~analysis.errors.InputError` with one line naming the model.
+:class:`~ewpolar.core.errors.InputError` with one line naming the model.
 :class:`Classifier` objects carry the model's bytes (read and checked once, where
 the classifier is loaded) and pickle with them, so workers on other machines need
 no access to the file; each process builds its onnxruntime session once, on first
@@ -31,8 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from analysis.errors import InputError
+from ewpolar.core.errors import InputError
 
 __all__ = [
     "CARD_FORMAT",
@@ -141,7 +140,7 @@ class ModelCard:
 
     def write(self, path: str | Path) -> Path:
         """Write the card as indented JSON (atomically) and return the path."""
-        from analysis.outputs import atomic_write_json
+        from ewpolar.core.outputs import atomic_write_json
 
         return atomic_write_json(path, self.to_dict())
 

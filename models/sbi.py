@@ -59,7 +59,7 @@ selection efficiency and the change of rate with c):
 * (a) binned Q_ℓ cos δ⁺ × p_T^W (the config's histogram binning; values outside
   the edges go to the end bins): Poisson likelihood of the signal alone, per bin
   ν_i(c) = SM_i + c·INT_i + c²·QUAD_i, data n_i = ν_i(0). This is the binned
-  likelihood of :func:`analysis.fit.fit_wh` without backgrounds and systematics;
+  likelihood of :func:`ewpolar.stats.fit.fit_wh` without backgrounds and systematics;
 * (b) SALLY: the same binned likelihood in ``sally_bins`` bins of t̂(x), with
   edges at the SM-weighted quantiles of t̂ on the training events;
 * (c) CARL / ALICE / ALICES: the extended unbinned likelihood
@@ -74,12 +74,12 @@ selection efficiency and the change of rate with c):
   detector-level method;
 * (a′), optional (``SBISettings.analysis_fit``): the analysis itself on separately
   generated samples of every dataset of the config: ``generate``,
-  :func:`analysis.runner.run_analysis`, :func:`analysis.fit.fit_wh` (Asimov, with
+  :func:`ewpolar.runner.run.run_analysis`, :func:`ewpolar.stats.fit.fit_wh` (Asimov, with
   backgrounds, control region and systematic uncertainties profiled); its
   distance from (a) is what backgrounds and systematics cost.
 
 The 68 % and 95 % CL intervals are where −2Δln L crosses 1 and 3.84
-(:func:`analysis.fit.interval_from_scan`). Fisher informations at c = 0 (shape
+(:func:`ewpolar.stats.fit.interval_from_scan`). Fisher informations at c = 0 (shape
 only, the rate term ν(Σint/Σsm)² is reported separately): binned Σ_i INT_i²/SM_i
 − (ΣINT)²/ΣSM; score-based ν·Var_SM(t̂) for SALLY (and the local scores of the
 ratio estimators, t̂ = ∂_c ln r̂ at c = 0); exact ν·E_SM[t(x, z|0)²]. An
@@ -100,14 +100,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from ewpolar.core.config import AnalysisConfig, load_config
+from ewpolar.core.errors import ConfigError, InputError
+from ewpolar.models.features import WH_FEATURES, FeatureTable, build_features
+from ewpolar.models.training.mlp import MLP, MLPConfig, TrainingHistory
+from ewpolar.models.training.trainer import binary_cross_entropy, build_mlp, train_network
+from ewpolar.stats.fit import DELTA_68, DELTA_95, CouplingScan, interval_from_scan
 from torch import nn
-
-from analysis.config import AnalysisConfig, load_config
-from analysis.errors import ConfigError, InputError
-from analysis.fit import DELTA_68, DELTA_95, CouplingScan, interval_from_scan
-from analysis.ml_features import WH_FEATURES, FeatureTable, build_features
-from analysis.ml_training import binary_cross_entropy, build_mlp, train_network
-from models.training.mlp import MLP, MLPConfig, TrainingHistory
 
 __all__ = [
     "PARAMETER",
@@ -242,13 +241,13 @@ def wh_sample(config: AnalysisConfig, events: int, seed: int, *, dataset: str | 
         events: generated events (before selection), made in chunks of 50 000
             from one random stream seeded with ``seed``.
         dataset: the signal sample (default: the config's first ``kind: signal``).
-        names: features (default: :data:`~analysis.ml_features.WH_FEATURES`).
+        names: features (default: :data:`~ewpolar.models.features.WH_FEATURES`).
 
     Raises:
         ConfigError: not a WH config, or no signal sample.
         InputError: fewer than 100 events pass the selection.
     """
-    from analysis.generator import simulate
+    from ewpolar.generator import simulate
 
     if config.channel != "wh":
         raise ConfigError(f"{config.source or 'config'}: SBI needs the WH config, "
@@ -291,7 +290,7 @@ def wh_sample(config: AnalysisConfig, events: int, seed: int, *, dataset: str | 
 class AnchoredMLP(nn.Module):
     """g(x, θ) − g(x, θ_ref) for an MLP g whose last input is θ (exactly 0 at θ_ref).
 
-    Exported by :func:`analysis.onnx_mlp.build_mlp_graph` as two passes of g.
+    Exported by :func:`ewpolar.models.onnx_mlp.build_mlp_graph` as two passes of g.
     """
 
     def __init__(self, network: MLP, reference: float = 0.0) -> None:
@@ -387,7 +386,7 @@ class RatioEstimator:
 
     def export(self, path: str | Path, *, reference_features: np.ndarray | None = None) -> Path:
         """Write ONNX + card: outputs ``log_ratio`` (ln r̂) and ``probability`` (ŝ = 1/(1 + r̂))."""
-        from analysis.onnx_mlp import export_mlp
+        from ewpolar.models.onnx_mlp import export_mlp
 
         extra = {"ratio": {"definition": "r = p(x|theta0) / p(x|theta1); probability = 1/(1 + r)",
                            "parameter": self.parameter, "theta1": self.reference
@@ -425,7 +424,7 @@ class ScoreEstimator:
 
     def export(self, path: str | Path, *, reference_features: np.ndarray | None = None) -> Path:
         """Write ONNX + card with the output ``score``."""
-        from analysis.onnx_mlp import export_mlp
+        from ewpolar.models.onnx_mlp import export_mlp
 
         export_mlp(self.model, path, inputs=self.inputs, outputs={"score": "identity"},
                    kind="sally", training=self.training,
@@ -485,7 +484,7 @@ def train_ratio_estimator(method: str, features: np.ndarray, labels: np.ndarray,
     Raises:
         ValueError: unknown method, missing joint quantities, or shapes that disagree.
     """
-    from models.training.mlp import balance_class_weights
+    from ewpolar.models.training.mlp import balance_class_weights
 
     if method not in RATIO_METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {RATIO_METHODS}")
@@ -683,7 +682,7 @@ class SBISettings:
     Attributes:
         mlp: network and training settings of every estimator (default 3 × 64 tanh).
         methods: ratio estimators to train (any of :data:`RATIO_METHODS`).
-        inputs: estimator features (default :data:`~analysis.ml_features.WH_FEATURES`).
+        inputs: estimator features (default :data:`~ewpolar.models.features.WH_FEATURES`).
         c_max: half-width of the training prior and of the scan (None: 6/√I of
             the exact joint-score information on the training events).
         theta_draws: c values drawn per training event for the ratio estimators.
@@ -693,7 +692,7 @@ class SBISettings:
         scan_points: points of the c scan.
         analysis_fit: also run the full analysis chain on separately generated
             samples (all datasets of the config, ``events`` each): generate,
-            :func:`analysis.runner.run_analysis`, :func:`analysis.fit.fit_wh`
+            :func:`ewpolar.runner.run.run_analysis`, :func:`ewpolar.stats.fit.fit_wh`
             (backgrounds, control region, systematic uncertainties profiled), as
             row (a′).
     """
@@ -795,8 +794,8 @@ class SBIResults:
             "weights (noise in r̂ cannot add information there).",
         ]
         if "analysis_fit" in self.methods:
-            lines += ["", "(a′) is the full analysis (analysis.fit.fit_wh on the histograms of "
-                      "analysis.runner.run_analysis) on separately generated samples of all "
+            lines += ["", "(a′) is the full analysis (ewpolar.stats.fit.fit_wh on the histograms of "
+                      "ewpolar.runner.run.run_analysis) on separately generated samples of all "
                       "datasets, with backgrounds and systematic uncertainties."]
         notes = [f"- {m.label}: {m.note}" for m in self.methods.values() if m.note]
         if notes:
@@ -909,7 +908,7 @@ def run_wh_sbi(config: AnalysisConfig | str | Path = "wh", *, events: int = 200_
         ConfigError: not a WH config.
         InputError: too few events, unknown inputs, an unwritable output folder.
     """
-    from analysis.outputs import atomic_write_json, ensure_writable_dir
+    from ewpolar.core.outputs import atomic_write_json, ensure_writable_dir
 
     t0 = time.perf_counter()
     cfg = config if isinstance(config, AnalysisConfig) else load_config(config)
@@ -1031,9 +1030,9 @@ def _analysis_fit(config: AnalysisConfig, events: int, seed: int, out_dir: Path 
     """Row (a′): generate all datasets, run the processor, fit_wh (Asimov at the SM)."""
     import tempfile
 
-    from analysis.fit import fit_wh
-    from analysis.generator import generate
-    from analysis.runner import load_fileset, run_analysis
+    from ewpolar.generator import generate
+    from ewpolar.runner.run import load_fileset, run_analysis
+    from ewpolar.stats.fit import fit_wh
 
     with tempfile.TemporaryDirectory(prefix="ewpolar-sbi-") as tmp:
         base = (out_dir if out_dir is not None else Path(tmp)) / "analysis_fit"

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from analysis.errors import InputError
+from ewpolar.core.errors import InputError
 
 __all__ = ["atomic_path", "atomic_write_json", "ensure_writable_dir"]
 

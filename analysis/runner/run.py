@@ -26,15 +26,14 @@ from typing import TYPE_CHECKING, Any
 import uproot
 from coffea import processor
 from coffea.nanoevents import NanoAODSchema
-
-from analysis.checkpoint import JSONCheckpointer
-from analysis.config import AnalysisConfig, CondorSettings, config_hash
-from analysis.errors import InputError, MissingBranchesError
-from analysis.histio import write_histograms
-from analysis.outputs import atomic_write_json, ensure_writable_dir
+from ewpolar.core.config import AnalysisConfig, CondorSettings, config_hash
+from ewpolar.core.errors import InputError, MissingBranchesError
+from ewpolar.core.histio import write_histograms
+from ewpolar.core.outputs import atomic_write_json, ensure_writable_dir
+from ewpolar.runner.checkpoint import JSONCheckpointer
 
 if TYPE_CHECKING:
-    from processors.common import AnalysisProcessor
+    from ewpolar.processors.common import AnalysisProcessor
 
 __all__ = ["EXECUTORS", "RunResult", "build_processor", "condor_cluster", "load_fileset",
            "local_cluster", "run_analysis", "tls_security", "uproot_options"]
@@ -106,10 +105,10 @@ def load_fileset(path: str | Path) -> dict[str, Any]:
 def build_processor(config: AnalysisConfig, regions: list[str] | None = None) -> AnalysisProcessor:
     """The coffea processor of the config's channel, restricted to ``regions``."""
     if config.channel == "ssww":
-        from processors.ssww import SSWWProcessor
+        from ewpolar.processors.ssww import SSWWProcessor
 
         return SSWWProcessor(config, regions=regions)
-    from processors.wh import WHProcessor
+    from ewpolar.processors.wh import WHProcessor
 
     return WHProcessor(config, regions=regions)
 
@@ -150,7 +149,7 @@ def local_cluster(workers: int) -> Any:
 
     One thread per worker process and the dashboard on a free port. The workers'
     malloc and garbage-collector settings come from
-    :class:`analysis.workers.WorkerSetup`, which every dask run registers with its
+    :class:`ewpolar.runner.workers.WorkerSetup`, which every dask run registers with its
     cluster (this one or a ``--scheduler``'s).
     """
     from distributed import LocalCluster
@@ -167,7 +166,7 @@ def _dask_client(client: Any) -> Any:
             ewpolar is not installed where they run (they need it for the
             processor as well).
     """
-    from analysis.workers import WorkerSetup
+    from ewpolar.runner.workers import WorkerSetup
 
     try:
         client.register_plugin(WorkerSetup())
@@ -428,7 +427,7 @@ def _run_chunks(runner: processor.Runner, chunks: list[Any], proc: AnalysisProce
     attempts come back in the output (:func:`_attempts`, :func:`_attempt_report`).
 
     The branches are those the processor declares (``proc.columns()``; see
-    :meth:`processors.common.AnalysisProcessor.columns`), given to every work item
+    :meth:`ewpolar.processors.common.AnalysisProcessor.columns`), given to every work item
     as coffea's ``preload``: a chunk reads them in one ``tree.arrays`` call, as
     ``uproot.iterate`` does, instead of one lazy read per branch. A branch a file
     lacks is not asked for, and one the processor reads without declaring it is
@@ -594,8 +593,7 @@ def _metrics(config: AnalysisConfig, fileset: dict[str, Any], files: dict[str, d
     import coffea
     import numba
     import uproot as _uproot
-
-    from analysis import __version__
+    from ewpolar import __version__
 
     processed_items = wrapped.get("processed", set())
     processed_by_file: dict[str, int] = {}

@@ -1,8 +1,8 @@
 """Single-network ONNX models (no folds): export from torch and onnxruntime inference.
 
-The classifiers of :mod:`analysis.inference` are k-fold ensembles routed by the
-event number. The reweighting (:mod:`analysis.reweighting`) and likelihood-ratio
-estimators (:mod:`analysis.sbi`) are single networks applied to every event, so
+The classifiers of :mod:`ewpolar.models.runtime` are k-fold ensembles routed by the
+event number. The reweighting (:mod:`ewpolar.models.reweighting`) and likelihood-ratio
+estimators (:mod:`ewpolar.models.sbi`) are single networks applied to every event, so
 they get this simpler contract:
 
     input  : features float32 [N, d]  (raw inputs in the card's order;
@@ -11,8 +11,8 @@ they get this simpler contract:
                                       ``log_ratio``, ``score``)
 
 The graph is written node by node with the helpers of
-:mod:`models.training.export` (``torch.onnx.export`` needs ``onnxscript``, which
-is not a dependency). Every network is an :class:`models.training.mlp.MLP` (its
+:mod:`ewpolar.models.training.export` (``torch.onnx.export`` needs ``onnxscript``, which
+is not a dependency). Every network is an :class:`ewpolar.models.training.mlp.MLP` (its
 logit ``g(x)``); an output applies one transformation to it:
 
 =============  ====================================================================
@@ -21,7 +21,7 @@ logit ``g(x)``); an output applies one transformation to it:
 ``negate``     −g(x) (e.g. log r = log p0/p1 of a classifier trained with label 1 = p1)
 =============  ====================================================================
 
-An *anchored* network (e.g. :class:`analysis.sbi.AnchoredMLP`: a module with
+An *anchored* network (e.g. :class:`ewpolar.models.sbi.AnchoredMLP`: a module with
 attributes ``network``, the MLP, and ``anchor_reference``) subtracts its value at
 a reference parameter: g(x, θ) − g(x, θ_ref), with θ the last input column. The
 graph then evaluates the network twice, on the features and on the features
@@ -48,11 +48,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import ewpolar
 import numpy as np
-
-import analysis
-from analysis.errors import InputError
-from analysis.inference import check_sha256, read_model, shared_session
+from ewpolar.core.errors import InputError
+from ewpolar.models.runtime import check_sha256, read_model, shared_session
 
 if TYPE_CHECKING:
     import onnx
@@ -121,19 +120,19 @@ def build_mlp_graph(model: Any, outputs: Mapping[str, str], *, name: str = "ewpo
     """ONNX model of one MLP (or an anchored network) with the given outputs.
 
     Args:
-        model: an :class:`~models.training.mlp.MLP` or an anchored network.
+        model: an :class:`~ewpolar.models.training.mlp.MLP` or an anchored network.
         outputs: output name → transform (:data:`OUTPUT_TRANSFORMS`).
         name: graph name.
         doc: the model's doc string.
 
     Returns:
-        A checked ``onnx.ModelProto`` (opset of :mod:`models.training.export`).
+        A checked ``onnx.ModelProto`` (opset of :mod:`ewpolar.models.training.export`).
     """
     import onnx
-    from onnx import TensorProto, helper
 
     # the node-by-node MLP translation of the k-fold exporter, used for one network
-    from models.training.export import _IR_VERSION, OPSET, _fold_network, _GraphBuilder
+    from ewpolar.models.training.export import _IR_VERSION, OPSET, _fold_network, _GraphBuilder
+    from onnx import TensorProto, helper
 
     if not outputs:
         raise ValueError("need at least one output")
@@ -173,7 +172,7 @@ def build_mlp_graph(model: Any, outputs: Mapping[str, str], *, name: str = "ewpo
         g.initializers,
     )
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="ewpolar", producer_version=analysis.__version__)
+                              producer_name="ewpolar", producer_version=ewpolar.__version__)
     proto.ir_version = _IR_VERSION
     proto.doc_string = doc or "single MLP; outputs: " + ", ".join(
         f"{o} = {OUTPUT_TRANSFORMS[k]}" for o, k in outputs.items())
@@ -218,7 +217,7 @@ class MLPCard:
 
     def write(self, path: str | Path) -> Path:
         """Write the card as indented JSON (atomically) and return the path."""
-        from analysis.outputs import atomic_write_json
+        from ewpolar.core.outputs import atomic_write_json
 
         return atomic_write_json(path, self.to_dict())
 
@@ -280,12 +279,11 @@ def export_mlp(model: Any, path: str | Path, *, inputs: Sequence[str], outputs: 
     draws around the network's input means); outputs must agree to ``atol``.
 
     Raises:
-        models.training.export.ExportError: ONNX and torch disagree beyond ``atol``.
+        ewpolar.models.training.export.ExportError: ONNX and torch disagree beyond ``atol``.
         ValueError: ``inputs`` does not match the network.
     """
     import torch
-
-    from models.training.export import ExportError
+    from ewpolar.models.training.export import ExportError
 
     path = Path(path)
     if path.suffix != ".onnx":
@@ -313,7 +311,7 @@ def export_mlp(model: Any, path: str | Path, *, inputs: Sequence[str], outputs: 
         outputs={o: f"float32 [N], {OUTPUT_TRANSFORMS[k]}" for o, k in outputs.items()},
         sha256=hashlib.sha256(blob).hexdigest(),
         training={**dict(training or {}), "architecture": dict(model.architecture)},
-        ewpolar_version=analysis.__version__,
+        ewpolar_version=ewpolar.__version__,
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         extra={**dict(extra or {}), "onnx": {"file": path.name, "max_abs_diff_vs_torch": diff},
                "torch_version": torch.__version__},

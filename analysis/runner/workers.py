@@ -55,7 +55,7 @@ MMAP_THRESHOLD = 32 * 1024 * 1024
 #: twice the mmap threshold, as glibc sets it when it raises the dynamic threshold
 TRIM_THRESHOLD = 2 * MMAP_THRESHOLD
 #: what a worker imports to process chunks (the processors import the rest)
-ANALYSIS_MODULES = ("processors.ssww", "processors.wh", "coffea.nanoevents", "onnxruntime")
+ANALYSIS_MODULES = ("ewpolar.processors.ssww", "ewpolar.processors.wh", "coffea.nanoevents", "onnxruntime")
 
 # mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD = -1

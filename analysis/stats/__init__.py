@@ -1,0 +1,1 @@
+"""Statistical analysis: pyhf workspaces from histograms, fits, significances and limits."""
