@@ -19,24 +19,19 @@ import hist
 import numpy as np
 import uproot
 from ewpolar.core.errors import InputError
+from ewpolar.core.naming import (
+    CATEGORY_AXES,
+    NOMINAL,
+    HistKey,
+    histogram_name,
+    parse_histogram_name,
+)
 from ewpolar.core.outputs import atomic_path
 
 __all__ = ["CATEGORY_AXES", "HistKey", "Template", "histogram_name", "read_histograms",
            "write_histograms"]
 
 log = logging.getLogger(__name__)
-
-CATEGORY_AXES = ("dataset", "region", "systematic")
-SEP = "__"
-
-
-@dataclass(frozen=True)
-class HistKey:
-    dataset: str
-    region: str
-    systematic: str
-    observable: str
-
 
 @dataclass
 class Template:
@@ -47,14 +42,6 @@ class Template:
     edges: tuple[np.ndarray, ...]
 
 
-def histogram_name(dataset: str, region: str, systematic: str, observable: str) -> str:
-    parts = (dataset, region, systematic, observable)
-    for p in parts:
-        if SEP in p or not p:
-            raise ValueError(f"histogram name part '{p}' is empty or contains '{SEP}'")
-    return SEP.join(parts)
-
-
 def _split(h: hist.Hist, observable: str):
     names = [ax.name for ax in h.axes]
     if names[:3] != list(CATEGORY_AXES):
@@ -63,7 +50,7 @@ def _split(h: hist.Hist, observable: str):
         for region in h.axes["region"]:
             for syst in h.axes["systematic"]:
                 sub = h[{"dataset": dataset, "region": region, "systematic": syst}]
-                if syst != "nominal" and not np.any(sub.variances(flow=True)):
+                if syst != NOMINAL and not np.any(sub.variances(flow=True)):
                     continue
                 yield histogram_name(dataset, region, syst, observable), sub
 
@@ -95,11 +82,11 @@ def read_histograms(path: str | Path) -> dict[HistKey, Template]:
         with uproot.open(path) as f:
             for name, cls in f.classnames(recursive=False).items():
                 name = name.split(";")[0]
-                parts = name.split(SEP)
-                if len(parts) != 4 or not cls.startswith(("TH1", "TH2", "TH3")):
+                key = parse_histogram_name(name)
+                if key is None or not cls.startswith(("TH1", "TH2", "TH3")):
                     continue
                 obj = f[name]
-                out[HistKey(*parts)] = Template(
+                out[key] = Template(
                     values=obj.values(flow=False),
                     variances=obj.variances(flow=False),
                     edges=tuple(ax.edges(flow=False) for ax in obj.axes),
