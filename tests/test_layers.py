@@ -8,6 +8,7 @@ so a late import cannot hide an upward dependency.
 from __future__ import annotations
 
 import ast
+import itertools
 from pathlib import Path
 
 import ewpolar.models
@@ -119,7 +120,7 @@ def test_no_import_cycles() -> None:
         for t in graph[m]:
             if state.get(t) == 1:
                 cycle = [*stack[stack.index(t):], t]
-                if not all(a.startswith(b + ".") or b.startswith(a + ".") for a, b in zip(cycle, cycle[1:])):
+                if not all(a.startswith(b + ".") or b.startswith(a + ".") for a, b in itertools.pairwise(cycle)):
                     raise AssertionError("import cycle: " + " -> ".join(cycle))
             elif t not in state:
                 visit(t)
