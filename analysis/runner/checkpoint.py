@@ -7,11 +7,21 @@ histograms in the UHI JSON schema (``hist.serialization``), cutflows, entry
 counts and notes as plain JSON, and the chunk's coffea ``WorkItem`` as its
 fields. A file that cannot be read back (truncated by an interruption, edited,
 from another version) is ignored and the chunk is processed again.
+
+Each file also carries
+
+* the run's *fingerprint* (the config's hash, the regions, the input profile,
+  the package version: whatever changes what a chunk's output is). A checkpoint
+  written by a run with another fingerprint belongs to another analysis and is not
+  loaded: reusing it would mix results of two configs into one set of histograms;
+* the sha256 of its payload, so that a file edited after it was written (valid
+  JSON, but no longer what the run wrote) is not trusted either.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -28,7 +38,7 @@ __all__ = ["FORMAT", "JSONCheckpointer"]
 
 log = logging.getLogger(__name__)
 
-FORMAT = "ewpolar-checkpoint/1"
+FORMAT = "ewpolar-checkpoint/2"
 _OUT_KEYS = {"hists", "cutflow", "entries", "notes"}
 
 
@@ -55,7 +65,6 @@ def _encode(output: dict[str, Any]) -> dict[str, Any]:
     if "columns" in metrics:
         metrics["columns"] = sorted(metrics["columns"])
     return {
-        "format": FORMAT,
         "out": {
             "hists": {name: serialization.to_uhi(h) for name, h in out.get("hists", {}).items()},
             "cutflow": {ds: {r: {k: list(v) for k, v in flow.items()} for r, flow in regions.items()}
@@ -69,8 +78,6 @@ def _encode(output: dict[str, Any]) -> dict[str, Any]:
 
 
 def _decode(data: dict[str, Any]) -> dict[str, Any]:
-    if data.get("format") != FORMAT:
-        raise ValueError(f"not a {FORMAT} file")
     raw = data["out"]
     out = {
         "hists": {name: serialization.from_uhi(h) for name, h in raw["hists"].items()},
@@ -97,11 +104,22 @@ def _decode(data: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-class JSONCheckpointer(CheckpointerABC):
-    """coffea checkpointer writing ``DIR/<dataset>/<fileuuid>/<tree>/<start>-<stop>.json.gz``."""
+def _digest(payload: str) -> str:
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
-    def __init__(self, checkpoint_dir: str | Path) -> None:
+
+class JSONCheckpointer(CheckpointerABC):
+    """coffea checkpointer writing ``DIR/<dataset>/<fileuuid>/<tree>/<start>-<stop>.json.gz``.
+
+    Args:
+        checkpoint_dir: the folder of the checkpoints.
+        fingerprint: what identifies the analysis whose chunks these are; a file with
+            another fingerprint is not loaded (the chunk is processed again).
+    """
+
+    def __init__(self, checkpoint_dir: str | Path, fingerprint: str = "") -> None:
         self.checkpoint_dir = Path(checkpoint_dir)
+        self.fingerprint = fingerprint
 
     def filepath(self, metadata: Any) -> Path:
         return (self.checkpoint_dir / str(metadata["dataset"]) / str(metadata["fileuuid"])
@@ -113,9 +131,17 @@ class JSONCheckpointer(CheckpointerABC):
             return None
         try:
             with gzip.open(path, "rt", encoding="utf-8") as f:
-                return _decode(json.load(f))
+                envelope = json.load(f)
+            if not isinstance(envelope, dict) or envelope.get("format") != FORMAT:
+                raise ValueError(f"not a {FORMAT} file")
+            if envelope.get("fingerprint") != self.fingerprint:
+                raise ValueError("written by a run of another config, regions or input")
+            payload = envelope["payload"]
+            if _digest(payload) != envelope.get("sha256"):
+                raise ValueError("its content does not match its checksum")
+            return _decode(json.loads(payload))
         except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
-            log.warning("checkpoint %s unreadable (%s); the chunk is processed again", path, exc)
+            log.warning("checkpoint %s not used (%s); the chunk is processed again", path, exc)
             return None
 
     def save(self, output: Any, metadata: Any, processor_instance: Any) -> None:
@@ -125,6 +151,8 @@ class JSONCheckpointer(CheckpointerABC):
         except (TypeError, ValueError) as exc:
             log.warning("chunk output cannot be checkpointed (%s)", exc)
             return
+        envelope = {"format": FORMAT, "fingerprint": self.fingerprint, "sha256": _digest(payload),
+                    "payload": payload}
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp, gzip.open(tmp, "wt", encoding="utf-8") as f:
-            f.write(payload)
+            json.dump(envelope, f)

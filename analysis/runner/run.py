@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gc
+import hashlib
 import json
 import logging
 import re
@@ -100,6 +101,16 @@ def load_fileset(path: str | Path) -> dict[str, Any]:
         entry["files"] = resolved
         entry.setdefault("metadata", {})
     return fileset
+
+
+def checkpoint_fingerprint(config: AnalysisConfig, proc: AnalysisProcessor) -> str:
+    """What a chunk's output depends on besides its events: the config, the regions filled,
+    the processor and the package version (a checkpoint of another fingerprint is not reused)."""
+    from ewpolar import __version__
+
+    parts = {"config": config_hash(config), "regions": sorted(proc.regions),
+             "processor": type(proc).__qualname__, "version": __version__}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
 def build_processor(config: AnalysisConfig, regions: list[str] | None = None) -> AnalysisProcessor:
@@ -505,7 +516,8 @@ def run_analysis(
 
     checkpointer = None
     if checkpoint is not None:
-        checkpointer = JSONCheckpointer(ensure_writable_dir(checkpoint))
+        checkpointer = JSONCheckpointer(ensure_writable_dir(checkpoint),
+                                        fingerprint=checkpoint_fingerprint(config, proc))
 
     tic = time.perf_counter()
     caught: list[warnings.WarningMessage] = []

@@ -257,7 +257,7 @@ def test_checkpoint_resume_processes_only_missing_chunks(ssww_samples: Path, tmp
 
     # checkpoints are data, not pickles: gzipped JSON in the documented format
     with gzip.open(saved[0], "rt", encoding="utf-8") as f:
-        assert json.load(f)["format"] == "ewpolar-checkpoint/1"
+        assert json.load(f)["format"] == "ewpolar-checkpoint/2"
     # a checkpoint cut short by an interruption is not trusted: the chunk is processed again
     saved[1].write_bytes(saved[1].read_bytes()[:50])
     res = run_analysis(cfg, fileset, regions=["signal"], chunksize=CHUNK, checkpoint=ckpt,
