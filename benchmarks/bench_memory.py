@@ -33,7 +33,8 @@ CHILD_DASK = """
 import json, sys
 from distributed import Client
 from ewpolar.core.config import load_config
-from ewpolar.runner.run import load_fileset, local_cluster, run_analysis
+from ewpolar.runner.local import local_cluster
+from ewpolar.runner.run import load_fileset, run_analysis
 
 def peak():
     import resource
@@ -42,7 +43,8 @@ def peak():
 if __name__ == "__main__":
     with local_cluster(2) as cluster, Client(cluster) as client:
         res = run_analysis(load_config("ssww"), load_fileset(sys.argv[1]), executor="dask",
-                           scheduler=cluster.scheduler_address, chunksize=int(sys.argv[2]))
+                           scheduler=cluster.scheduler_address, security=cluster.security,
+                           chunksize=int(sys.argv[2]))
         peak_kib = max(client.run(peak).values())
     print(json.dumps({"events": res.metrics["events_processed"], "peak_rss_mib": peak_kib / 1024,
                       "seconds": res.metrics["seconds"]}))

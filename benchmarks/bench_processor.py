@@ -37,7 +37,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import uproot
 from ewpolar.core.config import load_config
 from ewpolar.generator import generate
-from ewpolar.runner.run import load_fileset, local_cluster, run_analysis, uproot_options
+from ewpolar.runner.local import local_cluster
+from ewpolar.runner.run import load_fileset, run_analysis, uproot_options
 
 
 def _read_time(fileset: dict, branches: list[str], chunksize: int) -> tuple[float, int]:
@@ -91,6 +92,7 @@ def _prestarted_dask(cfg, fileset, chunksize: int, repeat: int) -> tuple[list[fl
     with local_cluster(1) as one, local_cluster(2) as two:
         def run(cluster) -> float:
             return _timed_run(cfg, fileset, executor="dask", scheduler=cluster.scheduler_address,
+                              security=cluster.security,
                               chunksize=chunksize)[0]
 
         run(one)

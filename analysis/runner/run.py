@@ -32,12 +32,13 @@ from ewpolar.core.errors import InputError, MissingBranchesError
 from ewpolar.core.histio import write_histograms
 from ewpolar.core.outputs import atomic_write_json, ensure_writable_dir
 from ewpolar.runner.checkpoint import JSONCheckpointer
+from ewpolar.runner.local import local_cluster, process_pool
 
 if TYPE_CHECKING:
     from ewpolar.processors.common import AnalysisProcessor
 
 __all__ = ["EXECUTORS", "RunResult", "build_processor", "condor_cluster", "load_fileset",
-           "local_cluster", "run_analysis", "tls_security", "uproot_options"]
+           "run_analysis", "tls_security", "uproot_options"]
 
 log = logging.getLogger(__name__)
 
@@ -155,20 +156,6 @@ def tls_security(ca_file: str | None, cert: str | None, key: str | None) -> Any:
     return Security(tls_ca_file=ca_file, tls_client_cert=cert, tls_client_key=key, require_encryption=True)
 
 
-def local_cluster(workers: int) -> Any:
-    """The dask LocalCluster of ``ewpolar run --executor dask --workers N``.
-
-    One thread per worker process and the dashboard on a free port. The workers'
-    malloc and garbage-collector settings come from
-    :class:`ewpolar.runner.workers.WorkerSetup`, which every dask run registers with its
-    cluster (this one or a ``--scheduler``'s).
-    """
-    from distributed import LocalCluster
-
-    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                        dashboard_address=":0")
-
-
 def _dask_client(client: Any) -> Any:
     """``client``, with every worker of its cluster (present and future) set up.
 
@@ -223,11 +210,9 @@ def _executor(name: str, workers: int, scheduler: str | None, progress: bool,
     if name == "iterative":
         yield processor.IterativeExecutor(status=progress, retries=retries)
     elif name == "futures":
-        from concurrent.futures import ProcessPoolExecutor
-
         # one pool for the whole run: preprocessing and every runner.run share its workers
         # (and their imports and compiled kernels) instead of starting a pool each
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with process_pool(workers) as pool:
             yield processor.FuturesExecutor(pool=pool, workers=workers, status=progress,
                                             retries=retries)
     elif name == "dask":

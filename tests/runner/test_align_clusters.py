@@ -28,7 +28,7 @@ def _chunk_ranges(checkpoints: Path) -> dict[str, set[tuple[int, int]]]:
         if not path.is_file():
             continue
         with gzip.open(path, "rt") as fh:
-            record = json.load(fh)
+            record = json.loads(json.load(fh)["payload"])
         for item in record["processed"]:
             ranges.setdefault(Path(item["filename"]).name, set()).add(
                 (item["entrystart"], item["entrystop"]))

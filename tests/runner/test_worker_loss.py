@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from ewpolar.core.config import load_config
 from ewpolar.generator import generate
-from ewpolar.runner.run import load_fileset, local_cluster, run_analysis
+from ewpolar.runner.local import local_cluster
+from ewpolar.runner.run import load_fileset, run_analysis
 from ewpolar.runner.workers import allocation_is_mapped
 from same_outputs import assert_same_histograms
 
@@ -58,7 +59,8 @@ def test_killed_worker_gives_identical_histograms(tmp_path: Path) -> None:
         killer = threading.Thread(target=kill_when_busy)
         killer.start()
         res = run_analysis(cfg, fileset, regions=["signal"], executor="dask", chunksize=250,
-                           scheduler=cluster.scheduler_address, out=tmp_path / "dask")
+                           scheduler=cluster.scheduler_address, security=cluster.security,
+                           out=tmp_path / "dask")
         killer.join()
         client.wait_for_workers(2, timeout=60)
         restarted = client.run(worker_state)
