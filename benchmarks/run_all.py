@@ -1,6 +1,6 @@
 """Run every benchmark of the project and write one markdown table of their figures.
 
-    python benchmarks/run_all.py [--quick] [--out benchmarks/results.md]
+    python benchmarks/run_all.py [--quick] [--out FILE]
 
 Each ``benchmarks/bench_*.py`` script takes ``--json PATH`` and writes a flat mapping
 of figure name to value; this script runs them one after another (so they do not
@@ -40,7 +40,7 @@ QUICK_ARGS = {
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller inputs")
-    ap.add_argument("--out", type=Path, default=HERE / "results.md")
+    ap.add_argument("--out", type=Path, default=None, help="also write the table to this file")
     ap.add_argument("--only", nargs="*", default=None, help="benchmark script names to run")
     args = ap.parse_args()
 
@@ -66,7 +66,8 @@ def main() -> int:
                 lines.append(f"| {script.stem} | {key} | {value} |")
             lines.append(f"| {script.stem} | wall seconds (whole script) | {wall:.1f} |")
     table = "\n".join(lines) + "\n"
-    args.out.write_text(table)
+    if args.out is not None:
+        args.out.write_text(table)
     sys.stdout.write(table)
     return 1 if failures else 0
 
