@@ -14,6 +14,7 @@ import gc
 import hashlib
 import json
 import logging
+import os
 import re
 import time
 import warnings
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import uproot
+from awkward.operations import ak_from_buffers
 from coffea import processor
 from coffea.nanoevents import NanoAODSchema
 from ewpolar.core.config import AnalysisConfig, CondorSettings, config_hash
@@ -83,24 +85,43 @@ def load_fileset(path: str | Path) -> dict[str, Any]:
         raise InputError(f"{path}: not a valid JSON fileset: {exc}") from None
     if not isinstance(fileset, dict) or not fileset:
         raise InputError(f"{path}: a fileset is a non-empty mapping {{dataset: {{files, metadata}}}}")
+    seen: dict[str, tuple[str, str]] = {}
     for dataset, entry in fileset.items():
         if not isinstance(entry, dict) or not isinstance(entry.get("files"), dict | list):
             raise InputError(f"{path}: dataset '{dataset}': needs a 'files' mapping {{path: tree}}")
         files = entry["files"]
         if isinstance(files, list):
             entry["files"] = files = dict.fromkeys(files, "Events")
+        metadata = entry.setdefault("metadata", {})
+        if not isinstance(metadata, dict):
+            raise InputError(f"{path}: dataset '{dataset}': 'metadata' must be a mapping, "
+                             f"not {type(metadata).__name__}")
         resolved = {}
         for fname, tree in files.items():
+            if not isinstance(fname, str) or not fname:
+                raise InputError(f"{path}: dataset '{dataset}': a file name must be a non-empty string")
+            if not isinstance(tree, str) or not tree:
+                raise InputError(f"{path}: dataset '{dataset}': file {fname}: the tree name must be "
+                                 f"a string, not {tree!r}")
+            name = fname
             if "://" not in fname:
                 fpath = Path(fname)
                 if not fpath.is_absolute():
-                    fpath = (path.parent / fpath).resolve()
+                    fpath = path.parent / fpath
+                # one spelling per file: /a/../a/x.root and a symbolic link are the same file
+                fpath = fpath.resolve()
                 if not fpath.is_file():
                     raise InputError(f"{path}: dataset '{dataset}': file not found: {fname}")
-                fname = str(fpath)
-            resolved[fname] = tree
+                name = str(fpath)
+            # the same events counted twice would double their yields
+            if name in seen:
+                other, spelled = seen[name]
+                also = "" if spelled == fname else f" (as {spelled})"
+                raise InputError(f"{path}: dataset '{dataset}': file {fname} is already listed in "
+                                 f"dataset '{other}'{also}; each file may appear once")
+            seen[name] = (dataset, fname)
+            resolved[name] = tree
         entry["files"] = resolved
-        entry.setdefault("metadata", {})
     return fileset
 
 
@@ -299,7 +320,10 @@ def _one_line(exc: BaseException) -> str:
     """The innermost useful message of an exception chain, on one line."""
     root = _exception_chain(exc)[-1]
     if isinstance(root, uproot.exceptions.KeyInFileError):
-        msg = f"no '{root.key}' tree in the file"
+        # uproot raises it for a missing tree and for a missing branch alike
+        what = "branch" if isinstance(getattr(root, "file_path", None), str) and \
+            getattr(root, "object_path", None) else "tree"
+        msg = f"no '{root.key}' {what} in the file"
     elif isinstance(root, InputError):
         msg = str(root)
     else:
@@ -318,10 +342,35 @@ def _failed_file(exc: BaseException) -> str | None:
     return None
 
 
+_READ_PACKAGES = ("uproot", "cramjam", "zlib", "lzma", "lz4", "zstandard")
+#: source whose frames mean "reading the file": an exception raised below one of them
+#: is a property of the file's bytes, not of the analysis code. uproot reads and
+#: decompresses the baskets; awkward's from_buffers turns the read buffers into the
+#: (lazy) arrays of the file's form, and fails when a corrupt basket or counter gives
+#: buffers whose sizes contradict that form.
+_READ_FRAMES = (str(Path(uproot.__file__).parent) + os.sep, ak_from_buffers.__file__)
+
+
+def _raised_while_reading(exc: BaseException) -> bool:
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.startswith(_READ_FRAMES):
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def _is_bad_file_error(exc: BaseException) -> bool:
-    """True when the exception chain holds an I/O or deserialisation error."""
-    return any(isinstance(cur, BAD_FILE_ERRORS) or type(cur).__module__.startswith(
-        ("uproot", "cramjam", "zlib", "lzma", "lz4", "zstandard")) for cur in _exception_chain(exc))
+    """True when the exception chain holds an I/O or deserialisation error, or any error
+    raised while uproot was reading the file."""
+    return any(isinstance(cur, BAD_FILE_ERRORS) or type(cur).__module__.startswith(_READ_PACKAGES)
+               or _raised_while_reading(cur) for cur in _exception_chain(exc))
+
+
+def _cannot_change_on_retry(exc: BaseException) -> bool:
+    """A file that lacks a branch or tree lacks it at the next attempt too."""
+    return any(isinstance(cur, MissingBranchesError | uproot.exceptions.KeyInFileError)
+               for cur in _exception_chain(exc))
 
 
 #: key of a chunk's output under which :func:`_attempts` reports its retries
@@ -356,12 +405,14 @@ def _attempts(retries: int, report: bool, _coffea_retries: int, skipbadfiles: An
         except Exception as exc:
             item = args[0][0] if args and isinstance(args[0], tuple) else (args[0] if args else None)
             fname = getattr(item, "filename", None) or _failed_file(exc) or "?"
-            if attempt < retries:
+            if attempt < retries and not _cannot_change_on_retry(exc):
                 log.info("%s: attempt %d of %d failed: %s", fname, attempt + 1, retries + 1,
                          _one_line(exc))
                 attempt += 1
                 continue
-            if use_result_type or not skip or not any(isinstance(c, skip) for c in _exception_chain(exc)):
+            if use_result_type or not skip or not (
+                    any(isinstance(c, skip) for c in _exception_chain(exc))
+                    or (skip is BAD_FILE_ERRORS and _is_bad_file_error(exc))):
                 raise
             if not report:
                 return None
