@@ -434,12 +434,12 @@ def load_histograms(histograms: str | Path | HistogramSet | Mapping[HistKey, Tem
     return HistogramSet(read_histograms(histograms), histograms)
 
 
+# --------------------------------------------------------------------------- from the config
+
+
 def config_modifier_names(config: AnalysisConfig) -> set[str]:
     """Modifier names that the config's systematics give (``luminosity`` -> ``lumi``)."""
     return {systematic_prefix(key) for key in config.systematics}
-
-
-# --------------------------------------------------------------------------- from the config
 
 
 def channel_config(config: AnalysisConfig | str | Path, channel: str) -> AnalysisConfig:
