@@ -124,7 +124,8 @@ def run(config_path: Path, fileset: Path, region: str, executor: str, workers: i
 def fit(config_path: Path, histograms: Path, pseudo_data: str | None, seed: int | None, out: Path) -> None:
     """Build pyhf workspaces from the histograms and fit them."""
     from ewpolar.core.config import load_config
-    from ewpolar.pipeline import fit_channel, headline
+    from ewpolar.pipeline import fit_channel
+    from ewpolar.report import headline
 
     cfg = load_config(config_path)
     results = fit_channel(cfg, histograms, out, pseudo_data=pseudo_data, seed=seed)
@@ -146,7 +147,7 @@ def fit(config_path: Path, histograms: Path, pseudo_data: str | None, seed: int 
 def plot(config_path: Path, histograms: Path, fit_dir: Path | None, out: Path) -> None:
     """Figures of a run and its fit (PNG and PDF)."""
     from ewpolar.core.config import load_config
-    from ewpolar.pipeline import make_plots
+    from ewpolar.plots import make_plots
 
     paths = make_plots(load_config(config_path), histograms, out, fit_dir=fit_dir)
     click.echo(f"wrote {len(paths)} files to {out}")

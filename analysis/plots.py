@@ -1,4 +1,5 @@
-"""Figures with mplhep: stacked distributions with a ratio panel and 2D templates.
+"""Figures with mplhep: stacked distributions with a ratio panel, 2D templates, and the fit's
+pre/post-fit channels, pulls and scans; :func:`make_plots` makes all of a run and its fit.
 
 Every figure is saved as PNG and PDF; functions return the paths they wrote.
 Matplotlib runs on the Agg backend (no display needed).
@@ -6,9 +7,11 @@ Matplotlib runs on the Agg backend (no display needed).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib as mpl
 
@@ -18,13 +21,16 @@ import matplotlib.pyplot as plt
 import mplhep
 import numpy as np
 from ewpolar.core.config import AnalysisConfig
-from ewpolar.core.histio import HistKey, Template
+from ewpolar.core.errors import InputError
+from ewpolar.core.histio import Template, read_histograms
+from ewpolar.core.naming import NOMINAL, HistKey
+from ewpolar.core.outputs import ensure_writable_dir
+from ewpolar.core.results import CouplingScan, WHResults, read_results
 
-__all__ = ["plot_fit_channels", "plot_pulls", "plot_region_stack", "plot_scan", "plot_stacks",
-           "plot_template_2d", "save_figure"]
+__all__ = ["make_plots", "plot_fit_channels", "plot_pulls", "plot_region_stack", "plot_scan",
+           "plot_stacks", "plot_template_2d", "save_figure"]
 
 log = logging.getLogger(__name__)
-
 
 
 def _label(ax: plt.Axes, config: AnalysisConfig, text: str) -> None:
@@ -55,7 +61,7 @@ def plot_region_stack(
     observable: str,
     out_dir: str | Path,
     *,
-    systematic: str = "nominal",
+    systematic: str = NOMINAL,
     data: np.ndarray | None = None,
     data_label: str = "Pseudo-data",
     scale: Mapping[str, np.ndarray | float] | None = None,
@@ -119,7 +125,7 @@ def plot_region_stack(
 def plot_stacks(histograms: Mapping[HistKey, Template], config: AnalysisConfig,
                 out_dir: str | Path, *, regions: Sequence[str] | None = None) -> list[Path]:
     """Pre-fit stacks of every 1D observable in every region present in ``histograms``."""
-    keys = {(k.region, k.observable) for k in histograms if k.systematic == "nominal"}
+    keys = {(k.region, k.observable) for k in histograms if k.systematic == NOMINAL}
     paths: list[Path] = []
     for region, observable in sorted(keys):
         if regions is not None and region not in regions:
@@ -136,7 +142,7 @@ def plot_template_2d(histograms: Mapping[HistKey, Template], config: AnalysisCon
     total = None
     edges = None
     for ds in datasets:
-        t = histograms.get(HistKey(ds, region, "nominal", observable))
+        t = histograms.get(HistKey(ds, region, NOMINAL, observable))
         if t is None or t.values.ndim != 2:
             continue
         total = t.values if total is None else total + t.values
@@ -161,7 +167,7 @@ def plot_pulls(parameters: Mapping[str, Mapping[str, float]], out_dir: str | Pat
                name: str = "pulls", title: str = "") -> list[Path]:
     """Pulls (best fit) and constraints (post-fit uncertainty) of the nuisance parameters.
 
-    ``parameters`` is the ``parameters`` mapping of a fit in results.json:
+    ``parameters`` is :attr:`ewpolar.core.results.FitResults.parameters`:
     ``{name: {"value": θ̂, "uncertainty": σ̂}}``; Gaussian-constrained nuisance
     parameters have a pre-fit value 0 and width 1.
     """
@@ -185,10 +191,10 @@ def plot_pulls(parameters: Mapping[str, Mapping[str, float]], out_dir: str | Pat
     return save_figure(fig, Path(out_dir) / name)
 
 
-def plot_scan(scan: Mapping[str, object], out_dir: str | Path, *, name: str = "cp_scan") -> list[Path]:
+def plot_scan(scan: CouplingScan, out_dir: str | Path, *, name: str = "cp_scan") -> list[Path]:
     """−2Δln L against the coupling, with the 68 % and 95 % CL thresholds (1 and 3.84)."""
-    values = np.asarray(scan["values"], dtype=float)
-    curve = np.asarray(scan["twice_delta_nll"], dtype=float)
+    values = np.asarray(scan.values, dtype=float)
+    curve = np.asarray(scan.twice_delta_nll, dtype=float)
     mplhep.style.use("ATLAS")
     fig, ax = plt.subplots(figsize=(7, 5.5))
     ax.plot(values, curve, "k-", lw=2, label="expected")
@@ -208,7 +214,8 @@ def plot_fit_channels(workspace: Mapping[str, object], out_dir: str | Path, *,
     """Stacked expected yields per sample in every channel of a pyhf workspace, with the data.
 
     Pre-fit with ``parameters=None`` (the suggested initial values), post-fit with
-    the best-fit ``parameters`` of results.json. 2D templates are shown unrolled.
+    the best-fit ``parameters`` of a fit (:attr:`ewpolar.core.results.FitResults.parameters`).
+    2D templates are shown unrolled.
     """
     import pyhf
     from ewpolar.stats.workspace import model_and_data
@@ -251,4 +258,47 @@ def plot_fit_channels(workspace: Mapping[str, object], out_dir: str | Path, *,
         rax.set_ylabel("Data / fit" if parameters is not None else "Data / MC")
         rax.set_xlabel("bin (2D templates unrolled)")
         paths += save_figure(fig, Path(out_dir) / f"fit_{channel}_{tag}")
+    return paths
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from None
+
+
+def make_plots(config: AnalysisConfig, histograms: str | Path, out: str | Path, *,
+               fit_dir: str | Path | None = None) -> list[Path]:
+    """Every figure of a run (and of its fit, when ``fit_dir`` is given), PNG and PDF.
+
+    Pre-fit stacks of each 1D observable per region; the 2D score templates of the
+    signal samples; pre- and post-fit stacks of each fit channel; pulls and
+    constraints of the nuisance parameters; the c_HW̃ scan for WH.
+    """
+    out = ensure_writable_dir(out)
+    hists = read_histograms(histograms)
+    paths = plot_stacks(hists, config, out / "distributions")
+    signals = [n for n, s in config.samples.items() if s.kind == "signal"]
+    for name, tmpl in config.templates.items():
+        for ds in signals:
+            paths += plot_template_2d(hists, config, f"template_{name}", [ds], out / "templates",
+                                      xlabel=f"{tmpl.x} score", ylabel=f"{tmpl.y} score",
+                                      name=f"template_{name}_{ds}")
+    if fit_dir is None:
+        return paths
+    fit_dir = Path(fit_dir)
+    results = read_results(fit_dir)
+    for entry in results.workspace_fits():
+        if not (fit_dir / entry.workspace).is_file():
+            continue
+        ws = _read_json(fit_dir / entry.workspace)
+        paths += plot_fit_channels(ws, out / "fit" / entry.name, tag="prefit")
+        if entry.fit is not None:
+            params = entry.fit.parameters
+            paths += plot_fit_channels(ws, out / "fit" / entry.name, parameters=params, tag="postfit")
+            paths += plot_pulls(params, out / "fit", name=f"pulls_{entry.name}",
+                                title=f"fit {entry.name}")
+    if isinstance(results, WHResults):
+        paths += plot_scan(results.scan, out / "fit")
     return paths

@@ -1,9 +1,10 @@
-"""A self-contained HTML report of runs and fits (figures embedded as base64 PNG).
+"""A self-contained HTML report of runs and fits (figures embedded as base64 PNG), and the
+headline lines that summarise a fit.
 
 The page holds, per channel: the configuration, the cutflow of every region, a
 yields table, the main distributions, the fit results with pulls and post-fit
 plots, and the run metrics (events/s, bytes read). It needs no network and no
-files beside it.
+files beside it. Fit results are read with :func:`ewpolar.core.results.read_results`.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from ewpolar import __version__
 from ewpolar.core.config import load_config
 from ewpolar.core.errors import InputError
 from ewpolar.core.outputs import atomic_path
+from ewpolar.core.results import Results, SsWWResults, read_results
 
-__all__ = ["write_report"]
+__all__ = ["headline", "write_report"]
 
 _STYLE = """
 body { font-family: sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -103,34 +105,65 @@ def _yields_section(cutflow: Mapping[str, Any]) -> str:
     return _table(["dataset", *regions], rows, table_id="yields")
 
 
-def _fit_section(results: Mapping[str, Any]) -> str:
-    rows: list[list[Any]] = []
-    if results.get("channel") == "ssww":
-        for name in ("LL", "LX"):
-            if f"mu_{name}" not in results:
+_SSWW_FITS = ("LL", "LX")
+_SSWW_STATES = {"LL": "W_L W_L", "LX": "W_L W_X"}
+
+
+def headline(results: Results) -> list[str]:
+    """A few lines with the main numbers of a fit (ssWW or WH)."""
+    lines = []
+    if isinstance(results, SsWWResults):
+        for name in _SSWW_FITS:
+            if name not in results.fits:
                 continue
-            mu = results[f"mu_{name}"]
-            sig = results[f"significance_{name}"]
-            lim = results[f"upper_limit_fb_{name}"]
+            f = results.fits[name]
+            mu, sig, lim = f.mu, f.significance, f.limit_fb
+            lines.append(
+                f"ssWW {name}: mu = {mu['value']:.2f} +- {mu['uncertainty']:.2f}; significance "
+                f"{sig.observed:.2f} sigma observed ({sig.expected:.2f} expected); "
+                f"sigma({_SSWW_STATES[name]}) < {lim.observed:.3g} fb "
+                f"({lim.expected:.3g} fb expected) at 95% CL, SM {f.sm_fiducial_xsec_fb:.3g} fb")
+        return lines
+    scan = results.scan
+
+    def fmt(iv: tuple[float | None, float | None]) -> str:
+        lo, hi = iv
+        return f"[{'-inf' if lo is None else f'{lo:.3f}'}, {'+inf' if hi is None else f'{hi:.3f}'}]"
+
+    lines.append(f"WH: {scan.parameter} best fit {scan.best_fit:.3f}; "
+                 f"68% CL {fmt(scan.interval_68)}, 95% CL {fmt(scan.interval_95)}")
+    if results.categories:
+        vals = ", ".join(f"{k} {c.mu:.2f}+-{c.mu_uncertainty:.2f}"
+                         for k, c in list(results.categories.items())[:4])
+        lines.append(f"WH: mu per STXS x Q cos(delta+) category: {vals}, ...")
+    return lines
+
+
+def _fit_section(results: Results) -> str:
+    rows: list[list[Any]] = []
+    if isinstance(results, SsWWResults):
+        for name in _SSWW_FITS:
+            if name not in results.fits:
+                continue
+            f = results.fits[name]
+            mu, sig, lim = f.mu, f.significance, f.limit_fb
             rows.append([name, f"{mu['value']:.3f} ± {mu['uncertainty']:.3f}",
-                         sig["observed"], sig["expected"], lim["observed"], lim["expected"],
-                         results["sm_fiducial_xsec_fb"][name]])
+                         sig.observed, sig.expected, lim.observed, lim.expected,
+                         f.sm_fiducial_xsec_fb])
         return _table(["fit", "μ", "Z obs [σ]", "Z exp [σ]", "95% CL limit obs [fb]",
                        "95% CL limit exp [fb]", "SM σ_fid [fb]"], rows, table_id="results")
-    scan = results.get("cp_scan", {})
+    scan = results.scan
 
-    def interval(iv: list[float | None] | None) -> str:
-        if not iv:
-            return "–"
+    def interval(iv: tuple[float | None, float | None]) -> str:
         lo, hi = iv
         return f"[{'−∞' if lo is None else f'{lo:.3f}'}, {'+∞' if hi is None else f'{hi:.3f}'}]"
 
-    rows.append([scan.get("parameter", "c"), float(scan.get("best_fit", float("nan"))),
-                 interval(scan.get("interval_68")), interval(scan.get("interval_95"))])
+    rows.append([scan.parameter, float(scan.best_fit), interval(scan.interval_68),
+                 interval(scan.interval_95)])
     table = _table(["coupling", "best fit", "68% CL", "95% CL"], rows, table_id="results")
-    mus = [[k, f"{v['ptw_low_gev']:g}–{v['ptw_high_gev']:g}", v["q_cos_delta_plus"],
-            f"{v['mu']['value']:.3f} ± {v['mu']['uncertainty']:.3f}", v["A"], v["B"]]
-           for k, v in results.get("mu", {}).items()]
+    mus = [[k, f"{c.ptw_low:g}–{c.ptw_high:g}", c.q_cos_delta_plus,
+            f"{c.mu:.3f} ± {c.mu_uncertainty:.3f}", c.a, c.b]
+           for k, c in results.categories.items()]
     return table + _table(["category", "p_T^W [GeV]", "Q cos δ⁺", "μ", "A", "B"], mus)
 
 
@@ -154,10 +187,10 @@ def write_report(path: str | Path, *, runs: Mapping[str, str | Path],
         path: the HTML file to write (atomically).
         runs: folders of ``ewpolar run`` (histograms.root, cutflow.json, metrics.json).
         fits: folders of ``ewpolar fit`` (results.json, workspaces), same labels.
-        plots: folders with figures already made by :func:`ewpolar.pipeline.make_plots`;
+        plots: folders with figures already made by :func:`ewpolar.plots.make_plots`;
             figures are made in a temporary folder where none is given.
     """
-    from ewpolar.pipeline import headline, make_plots
+    from ewpolar.plots import make_plots
 
     fits = fits or {}
     plots = plots or {}
@@ -175,7 +208,7 @@ def write_report(path: str | Path, *, runs: Mapping[str, str | Path],
             cfg_path = metrics.get("config") or label
             cfg = load_config(cfg_path)
             fit_dir = Path(fits[label]) if label in fits else None
-            results = _read_json(fit_dir / "results.json") if fit_dir else None
+            results = read_results(fit_dir) if fit_dir else None
             plot_dir = Path(plots[label]) if label in plots else None
             if plot_dir is None or not plot_dir.is_dir():
                 plot_dir = Path(tmp) / label

@@ -3,7 +3,7 @@
 The histograms are synthetic, with the binning of the shipped ssWW config
 (4 x 4 score templates, 7 m_jj bins in each of three control regions, every
 systematic variation present), written by the test helpers in
-tests/analysis/fit_fixtures.py.
+tests/stats/fit_fixtures.py.
 
     python benchmarks/bench_fit.py [--repeat 3] [--config ssww] [--json out.json]
 """
@@ -27,10 +27,10 @@ from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "analysis"))
+sys.path.insert(0, str(ROOT / "tests" / "stats"))
 
 from ewpolar.core.config import load_config  # noqa: E402
-from ewpolar.stats.fit import fit_ssww  # noqa: E402
+from ewpolar.stats.ssww import fit_ssww  # noqa: E402
 from fit_fixtures import ssww_histograms  # noqa: E402
 
 

@@ -1,12 +1,14 @@
-"""HistFactory workspaces (pyhf JSON) from the histograms file and the analysis config.
+"""HistFactory workspaces (pyhf JSON): the generic builder and the samples of a histograms file.
 
-Two layers:
+Two layers, both channel-independent:
 
-* :func:`build_workspace` is generic: channels of samples, each sample with its
-  nominal yields, MC-statistical variances, systematic variations and normalisation
+* :func:`build_workspace`: channels of samples, each sample with its nominal
+  yields, MC-statistical variances, systematic variations and normalisation
   factors. A one-bin counting experiment is a single call.
-* :func:`ssww_workspace`, :func:`wh_category_workspace` and :func:`wh_cp_workspace`
-  read ``histograms.root`` (:mod:`ewpolar.core.histio`) and the config and call it.
+* :func:`sample_input` and :func:`control_channels` read one sample of
+  ``histograms.root`` (:class:`HistogramSet`) with the variations of the config's
+  systematics. The channel models (:mod:`ewpolar.stats.ssww`,
+  :mod:`ewpolar.stats.wh`) are built from these.
 
 Conventions (documented once, here):
 
@@ -18,14 +20,15 @@ Unrolling
     lowest signal-score column first.
 
 Modifier names
-    ``lumi`` (normsys, size from ``systematics.luminosity.size``) on every MC sample;
-    ``staterror_{channel}`` (MC statistics, one per channel); each other config
-    systematic ``{key}`` (``scale``, ``pdf``, ``jes``, ``kfactor``) from the
-    ``{key}_up``/``{key}_down`` histograms; ``mu_{fit}`` (the POI of ssWW fit
-    ``{fit}``), ``mu_TX``/``mu_TT`` (the floating polarization states),
-    ``mu_{sample}`` (background normalisations constrained by a control region),
-    ``mu_stxs{i}_{neg|pos}`` (WH categories), and ``{cp_scan.parameter}`` /
-    ``{cp_scan.parameter}_sq`` (the fixed coupling and its square in the WH CP model).
+    Each config systematic is one modifier named by its histogram prefix
+    (:func:`ewpolar.core.naming.systematic_prefix`): ``lumi`` (normsys, size from
+    ``systematics.luminosity.size``) on every MC sample; ``scale``, ``pdf``, ``jes``,
+    ``kfactor`` from the ``{prefix}_up``/``{prefix}_down`` histograms
+    (:func:`ewpolar.core.naming.variation_names`); ``staterror_{channel}`` (MC
+    statistics, one per channel); ``mu_{sample}`` (background normalisations
+    constrained by a control region). The channel modules name their own
+    normalisation factors (POIs, floating polarization states, WH categories and
+    the CP coupling).
 
 Variations
     A missing variation means "same as nominal"; a one-sided one is symmetrised
@@ -36,8 +39,9 @@ Variations
     (default 1 %) relative to its nominal content. A variation that changes
     neither is dropped. With ``mode: all`` the scale variations ``scale_0 ...
     scale_8`` (LHEScaleWeight members in NanoAOD order) become the bin-by-bin
-    envelope of the 7-point members and nominal: members 2 and 6, (μR, μF) =
-    (0.5, 2) and (2, 0.5), are left out as in the processors' own envelope.
+    envelope of the 7-point members (:data:`ewpolar.core.naming.SCALE_7POINT`) and
+    nominal: members 2 and 6, (μR, μF) = (0.5, 2) and (2, 0.5), are left out as in
+    the processors' own envelope.
 
 Empty bins and samples
     A sample with zero total yield in a channel is left out of that channel.
@@ -61,31 +65,36 @@ from typing import Any
 
 import numpy as np
 import pyhf
-from ewpolar.core.config import AnalysisConfig, FitSpec
+from ewpolar.core.config import AnalysisConfig, load_config
 from ewpolar.core.errors import ConfigError, InputError
-from ewpolar.core.histio import HistKey, Template, histogram_name, read_histograms
+from ewpolar.core.histio import Template, read_histograms
+from ewpolar.core.naming import (
+    NOMINAL,
+    SCALE_7POINT,
+    HistKey,
+    histogram_name,
+    systematic_prefix,
+    variation_names,
+)
 
 __all__ = [
     "SHAPE_THRESHOLD",
     "SIGNAL_REGION",
     "HistogramSet",
     "SampleInput",
-    "StxsCategory",
     "build_workspace",
+    "channel_config",
+    "check_free_normalisations",
     "config_modifier_names",
-    "cp_parameter_names",
+    "control_channels",
     "load_histograms",
+    "mc_samples",
     "model_and_data",
     "modifier_names",
+    "sample_input",
     "split_variation",
-    "ssww_fit_parameters",
-    "ssww_workspace",
-    "stxs_categories",
     "unroll",
     "validate",
-    "wh_category_workspace",
-    "wh_cp_workspace",
-    "wh_observations",
     "with_pseudo_data",
 ]
 
@@ -97,15 +106,6 @@ MEASUREMENT = "measurement"
 POI_BOUNDS = (0.0, 20.0)
 _NORM_EPS = 1e-6
 _MIN_FACTOR = 1e-3
-_HIST_PREFIX = {"luminosity": "lumi"}
-_SCALE_7POINT = (0, 1, 3, 4, 5, 7, 8)
-_POLARIZATION_GROUPS = {
-    frozenset({"LT", "TT"}): "TX",
-    frozenset({"LL", "LT"}): "LX",
-    frozenset({"LL"}): "LL",
-    frozenset({"LT"}): "LT",
-    frozenset({"TT"}): "TT",
-}
 
 
 # --------------------------------------------------------------------------- pyhf access
@@ -402,9 +402,9 @@ class HistogramSet:
 
     def nominal(self, dataset: str, region: str, observable: str) -> Template:
         """The nominal histogram; InputError when it is missing."""
-        t = self.histograms.get(HistKey(dataset, region, "nominal", observable))
+        t = self.histograms.get(HistKey(dataset, region, NOMINAL, observable))
         if t is None:
-            name = histogram_name(dataset, region, "nominal", observable)
+            name = histogram_name(dataset, region, NOMINAL, observable)
             raise InputError(f"{self.source}: missing histogram '{name}' "
                              f"(dataset {dataset}, region {region}, observable {observable})")
         return t
@@ -434,12 +434,29 @@ def load_histograms(histograms: str | Path | HistogramSet | Mapping[HistKey, Tem
     return HistogramSet(read_histograms(histograms), histograms)
 
 
+# --------------------------------------------------------------------------- from the config
+
+
 def config_modifier_names(config: AnalysisConfig) -> set[str]:
     """Modifier names that the config's systematics give (``luminosity`` -> ``lumi``)."""
-    return {_HIST_PREFIX.get(key, key) for key in config.systematics}
+    return {systematic_prefix(key) for key in config.systematics}
 
 
-def _mc_samples(config: AnalysisConfig) -> list[str]:
+def channel_config(config: AnalysisConfig | str | Path, channel: str) -> AnalysisConfig:
+    """The analysis config (loaded when given as a path or channel name) of ``channel``.
+
+    Raises:
+        ConfigError: the config is another channel's.
+    """
+    cfg = config if isinstance(config, AnalysisConfig) else load_config(config)
+    if cfg.channel != channel:
+        raise ConfigError(f"{cfg.source or 'config'}: channel: this is a '{cfg.channel}' config,"
+                          f" the {channel} fit needs a '{channel}' one")
+    return cfg
+
+
+def mc_samples(config: AnalysisConfig) -> list[str]:
+    """The simulated samples of the config (every sample but data), in config order."""
     return [name for name, s in config.samples.items() if s.kind != "data"]
 
 
@@ -452,19 +469,20 @@ def _variations(config: AnalysisConfig, hs: HistogramSet, dataset: str, region: 
     normsys: dict[str, tuple[float, float]] = {}
     present = hs.systematics(dataset, region, observable)
     for key, syst in config.systematics.items():
-        name = _HIST_PREFIX.get(key, key)
+        name = systematic_prefix(key)
         if syst.kind == "normsys" and syst.size is not None:
             normsys[name] = (1 + syst.size, max(1 - syst.size, _MIN_FACTOR))
             continue
-        up = hs.variation(dataset, region, f"{name}_up", observable)
-        down = hs.variation(dataset, region, f"{name}_down", observable)
+        up_name, down_name = variation_names(key)
+        up = hs.variation(dataset, region, up_name, observable)
+        down = hs.variation(dataset, region, down_name, observable)
         members = sorted((s for s in present if re.fullmatch(rf"{re.escape(name)}_\d+", s)),
                          key=lambda s: int(s.rsplit("_", 1)[1]))
         use_members = members and (syst.mode == "all" or (up is None and down is None))
         if use_members:
             if syst.kind == "scale" and [int(m.rsplit("_", 1)[1]) for m in members] == list(range(9)):
                 # NanoAOD (muR, muF) order: leave out (0.5, 2) and (2, 0.5), as the 7-point envelope
-                members = [members[i] for i in _SCALE_7POINT]
+                members = [members[i] for i in SCALE_7POINT]
             stack = np.array([nominal] + [transform(hs.variation(dataset, region, m, observable).values)
                                           for m in members])
             variations[name] = (stack.max(axis=0), stack.min(axis=0))
@@ -474,338 +492,35 @@ def _variations(config: AnalysisConfig, hs: HistogramSet, dataset: str, region: 
     return variations, normsys
 
 
-def _sample_input(config: AnalysisConfig, hs: HistogramSet, dataset: str, region: str,
-                  observable: str, normfactors: Sequence[str], transform=unroll) -> SampleInput:
+def sample_input(config: AnalysisConfig, hs: HistogramSet, dataset: str, region: str,
+                 observable: str, normfactors: Sequence[str], transform=unroll) -> SampleInput:
+    """One sample of the histograms file with its MC statistics, the variations of the
+    config's systematics and ``normfactors``; ``transform`` maps each histogram's
+    contents to the channel's bins (default: :func:`unroll`)."""
     nom = hs.nominal(dataset, region, observable)
     variations, normsys = _variations(config, hs, dataset, region, observable, transform)
     return SampleInput(yields=transform(nom.values), variances=transform(nom.variances),
                        variations=variations, normfactors=list(normfactors), normsys=normsys)
 
 
-def _check_free_normalisations(config: AnalysisConfig) -> None:
+def check_free_normalisations(config: AnalysisConfig) -> None:
+    """Warn about a free normalisation whose region is not fitted (it floats unconstrained)."""
     for sample, region in config.fit.free_normalisations.items():
         if region not in config.fit.control_regions and region != SIGNAL_REGION:
             log.warning("fit.free_normalisations.%s: region '%s' is not fitted; mu_%s is"
                         " constrained only by the other regions", sample, region, sample)
 
 
-def _control_channels(config: AnalysisConfig, hs: HistogramSet,
-                      normfactors: Mapping[str, list[str]]) -> dict[str, dict[str, SampleInput]]:
+def control_channels(config: AnalysisConfig, hs: HistogramSet,
+                     normfactors: Mapping[str, list[str]]) -> dict[str, dict[str, SampleInput]]:
+    """One channel of ``fit.control_observable`` per control region, every MC sample with
+    its ``normfactors``; none without control regions."""
     if not config.fit.control_regions:
         return {}
     obs = config.fit.control_observable
     if obs is None:
         raise ConfigError(f"{config.source or 'config'}: fit.control_observable: required when"
                           " fit.control_regions is given")
-    return {region: {d: _sample_input(config, hs, d, region, obs, normfactors[d])
-                     for d in _mc_samples(config)}
+    return {region: {d: sample_input(config, hs, d, region, obs, normfactors[d])
+                     for d in mc_samples(config)}
             for region in config.fit.control_regions}
-
-
-def _pseudo_data(config: AnalysisConfig, ws: pyhf.Workspace, pseudo_data: str | None,
-                 seed: int | None, parameters: Mapping[str, float] | None) -> pyhf.Workspace:
-    kind = pseudo_data or config.fit.pseudo_data
-    seed = config.fit.seed if seed is None else seed
-    if kind == "asimov" and not parameters:
-        return ws
-    return with_pseudo_data(ws, kind=kind, seed=seed, parameters=parameters)
-
-
-# --------------------------------------------------------------------------- ssWW
-
-
-def _group_name(config: AnalysisConfig, fit_name: str, samples: Sequence[str]) -> str:
-    pols = {config.samples[s].polarization for s in samples}
-    label = None if None in pols else _POLARIZATION_GROUPS.get(frozenset(pols))
-    return f"mu_{label}" if label and label != fit_name else f"mu_{fit_name}_floating"
-
-
-def ssww_fit_parameters(config: AnalysisConfig, fit_name: str) -> tuple[str, str | None]:
-    """The POI (``mu_{fit}``) and floating normfactor names of an ssWW fit."""
-    spec = _fit_spec(config, fit_name)
-    floating = _group_name(config, fit_name, spec.floating_samples) if spec.floating_samples else None
-    return f"mu_{fit_name}", floating
-
-
-def _fit_spec(config: AnalysisConfig, fit_name: str) -> FitSpec:
-    try:
-        return config.fit.fits[fit_name]
-    except KeyError:
-        raise ConfigError(f"{config.source or 'config'}: fit.fits: no fit named '{fit_name}'"
-                          f" (fits: {', '.join(config.fit.fits) or 'none'})") from None
-
-
-def ssww_workspace(config: AnalysisConfig, histograms: str | Path | HistogramSet, fit_name: str, *,
-                   pseudo_data: str | None = None, seed: int | None = None,
-                   parameters: Mapping[str, float] | None = None,
-                   shape_threshold: float = SHAPE_THRESHOLD) -> pyhf.Workspace:
-    """Workspace of one ssWW polarization fit (``config.fit.fits[fit_name]``).
-
-    Channel ``signal`` is the unrolled 2D template ``template_{spec.template}``;
-    each control region is a channel of ``fit.control_observable``. The POI
-    ``mu_{fit_name}`` scales ``poi_samples``, one free normfactor scales
-    ``floating_samples``, ``fit.free_normalisations`` get ``mu_{sample}``.
-
-    Args:
-        pseudo_data: ``asimov`` or ``poisson``; default ``config.fit.pseudo_data``.
-        seed: seed of the Poisson draw; default ``config.fit.seed``.
-        parameters: values to generate the pseudo-data at (e.g. ``{"mu_LL": 2.0}``).
-    """
-    hs = load_histograms(histograms)
-    spec = _fit_spec(config, fit_name)
-    poi, floating = ssww_fit_parameters(config, fit_name)
-    _check_free_normalisations(config)
-    normfactors: dict[str, list[str]] = {d: [] for d in _mc_samples(config)}
-    for d in spec.poi_samples:
-        normfactors[d].append(poi)
-    for d in spec.floating_samples:
-        normfactors[d].append(floating)
-    for d in config.fit.free_normalisations:
-        if normfactors.get(d):
-            log.warning("sample %s has a free normalisation and is a fitted polarization state", d)
-        normfactors.setdefault(d, []).append(f"mu_{d}")
-    observable = f"template_{spec.template}"
-    channels = {SIGNAL_REGION: {d: _sample_input(config, hs, d, SIGNAL_REGION, observable, normfactors[d])
-                                for d in _mc_samples(config)}}
-    channels.update(_control_channels(config, hs, normfactors))
-    ws = build_workspace(channels, poi=poi, shape_threshold=shape_threshold)
-    return _pseudo_data(config, ws, pseudo_data, seed, parameters)
-
-
-# --------------------------------------------------------------------------- WH
-
-
-@dataclass(frozen=True)
-class StxsCategory:
-    """One STXS p_T^W bin: its edges (GeV) and the histogram p_T^W bins merged into it."""
-
-    index: int
-    low: float
-    high: float
-    ptw_bins: tuple[int, ...]
-
-
-def stxs_categories(ptw_edges: Sequence[float], stxs_edges: Sequence[float], *,
-                    source: str = "histograms") -> list[StxsCategory]:
-    """Map histogram p_T^W bins onto STXS bins.
-
-    Every STXS edge inside the histogram range must be a histogram edge; the
-    first edges must agree; the last STXS bin is open-ended, so its upper edge
-    may lie above the histogram's last edge (it then takes all bins above its
-    lower edge).
-
-    Raises:
-        InputError: the edges do not align.
-    """
-    h = np.asarray(ptw_edges, dtype=float)
-    s = np.asarray(stxs_edges, dtype=float)
-    if not np.isclose(h[0], s[0]):
-        raise InputError(f"{source}: p_T^W histogram starts at {h[0]:g} GeV, STXS bins at {s[0]:g} GeV")
-    if s[-1] < h[-1] and not np.isclose(s[-1], h[-1]):
-        raise InputError(f"{source}: STXS bins end at {s[-1]:g} GeV, below the p_T^W histogram's"
-                         f" last edge {h[-1]:g} GeV")
-    idx = []
-    for e in s[1:-1]:
-        match = np.flatnonzero(np.isclose(h, e))
-        if match.size == 0:
-            raise InputError(f"{source}: STXS edge {e:g} GeV is not a p_T^W histogram edge"
-                             f" ({', '.join(f'{x:g}' for x in h)})")
-        idx.append(int(match[0]))
-    bounds = [0, *idx, len(h) - 1]
-    return [StxsCategory(i, float(s[i]), float(s[i + 1]), tuple(range(bounds[i], bounds[i + 1])))
-            for i in range(len(s) - 1)]
-
-
-def _wh_signal_geometry(config: AnalysisConfig, hs: HistogramSet) -> tuple[str, list[StxsCategory], int]:
-    obs = config.fit.signal_observable
-    if obs is None:
-        raise ConfigError(f"{config.source or 'config'}: fit.signal_observable: required for WH")
-    if config.stxs_ptv_edges is None:
-        raise ConfigError(f"{config.source or 'config'}: stxs_ptv_edges: required for WH")
-    signal = [d for d, s in config.samples.items() if s.kind == "signal"]
-    if not signal:
-        raise ConfigError(f"{config.source or 'config'}: samples: no signal sample")
-    nom = hs.nominal(signal[0], SIGNAL_REGION, obs)
-    name = histogram_name(signal[0], SIGNAL_REGION, "nominal", obs)
-    if len(nom.edges) != 2:
-        raise InputError(f"{hs.source}: histogram '{name}' must be 2D (Q_l cos delta+, p_T^W)")
-    cats = stxs_categories(nom.edges[1], config.stxs_ptv_edges, source=f"{hs.source}: {name}")
-    zero = np.flatnonzero(np.isclose(nom.edges[0], 0.0, atol=1e-9))
-    if zero.size == 0:
-        raise InputError(f"{hs.source}: histogram '{name}': no Q_l cos delta+ bin edge at 0")
-    return obs, cats, int(zero[0])
-
-
-def _merge(values: np.ndarray, cat: StxsCategory) -> np.ndarray:
-    """Sum the p_T^W bins of one STXS category: (n_cos, n_ptw) -> (n_cos,)."""
-    return np.asarray(values, dtype=float)[:, list(cat.ptw_bins)].sum(axis=1)
-
-
-def _half(values: np.ndarray, split: int, which: str) -> np.ndarray:
-    out = np.array(values, dtype=float)
-    if which == "neg":
-        out[split:] = 0
-    else:
-        out[:split] = 0
-    return out
-
-
-def _wh_backgrounds(config: AnalysisConfig) -> tuple[list[str], list[str]]:
-    signal = [d for d, s in config.samples.items() if s.kind == "signal"]
-    background = [d for d in _mc_samples(config) if d not in signal]
-    return signal, background
-
-
-def wh_observations(config: AnalysisConfig, histograms: str | Path | HistogramSet, *,
-                    pseudo_data: str | None = None, seed: int | None = None,
-                    c_true: float = 0.0, interference_scale: float = 1.0) -> dict[str, np.ndarray]:
-    """WH pseudo-data per category channel (``stxs{i}``, control regions) at coupling ``c_true``.
-
-    Asimov: expected counts at nominal nuisance parameters, backgrounds at their
-    nominal normalisation and the signal SM + c·int + c²·quad. Poisson: one draw
-    of these per bin with ``seed``, channels in a fixed order, so that the
-    category and CP workspaces see the same counts. ``interference_scale``
-    multiplies the interference template.
-    """
-    hs = load_histograms(histograms)
-    obs, cats, _ = _wh_signal_geometry(config, hs)
-    signal, background = _wh_backgrounds(config)
-    sr = sum(np.clip(hs.nominal(d, SIGNAL_REGION, obs).values, 0, None) for d in background)
-    for d in signal:
-        sr = sr + np.clip(hs.nominal(d, SIGNAL_REGION, obs).values, 0, None)
-        for part, power in (("int", 1), ("quad", 2)):
-            t = hs.variation(d, SIGNAL_REGION, f"cp_{part}", obs)
-            if t is not None and c_true != 0:
-                scale = interference_scale if part == "int" else 1.0
-                sr = sr + scale * c_true**power * t.values
-    out = {f"stxs{cat.index}": _merge(sr, cat) for cat in cats}
-    if config.fit.control_regions:
-        cr_obs = config.fit.control_observable
-        for region in config.fit.control_regions:
-            out[region] = sum(np.clip(hs.nominal(d, region, cr_obs).values, 0, None).ravel()
-                              for d in _mc_samples(config))
-    kind = pseudo_data or config.fit.pseudo_data
-    if kind == "poisson":
-        rng = np.random.default_rng(config.fit.seed if seed is None else seed)
-        out = {k: rng.poisson(np.clip(v, 0, None)).astype(float) for k, v in out.items()}
-    elif kind != "asimov":
-        raise ValueError(f"pseudo-data kind must be 'asimov' or 'poisson', not '{kind}'")
-    return out
-
-
-def wh_category_workspace(config: AnalysisConfig, histograms: str | Path | HistogramSet, *,
-                          pseudo_data: str | None = None, seed: int | None = None,
-                          c_true: float = 0.0, observations: Mapping[str, Any] | None = None,
-                          shape_threshold: float = SHAPE_THRESHOLD) -> pyhf.Workspace:
-    """WH workspace with a signal strength per STXS p_T^W bin and Q_l cos δ⁺ half.
-
-    One channel ``stxs{i}`` per STXS bin (the Q_l cos δ⁺ bins of the merged p_T^W
-    bins); the signal is split into samples ``{signal}_neg`` / ``{signal}_pos``
-    (Q_l cos δ⁺ < 0 / > 0) with normfactors ``mu_stxs{i}_neg`` / ``mu_stxs{i}_pos``.
-    Control regions as in ssWW. The POI is the first category's. The data are
-    ``observations`` (per channel, as returned by :func:`wh_observations`) or
-    else made by :func:`wh_observations` from ``pseudo_data``, ``seed``, ``c_true``.
-    """
-    hs = load_histograms(histograms)
-    obs, cats, split = _wh_signal_geometry(config, hs)
-    signal, background = _wh_backgrounds(config)
-    _check_free_normalisations(config)
-    bkg_nf = {d: ([f"mu_{d}"] if d in config.fit.free_normalisations else []) for d in background}
-    channels: dict[str, dict[str, SampleInput]] = {}
-    for cat in cats:
-        ch: dict[str, SampleInput] = {}
-        for d in signal:
-            for which in ("neg", "pos"):
-                def tf(v, cat=cat, which=which):
-                    return _half(_merge(v, cat), split, which)
-                ch[f"{d}_{which}"] = _sample_input(config, hs, d, SIGNAL_REGION, obs,
-                                                   [f"mu_stxs{cat.index}_{which}"], tf)
-        for d in background:
-            ch[d] = _sample_input(config, hs, d, SIGNAL_REGION, obs, bkg_nf[d],
-                                  lambda v, cat=cat: _merge(v, cat))
-        channels[f"stxs{cat.index}"] = ch
-    channels.update(_control_channels(config, hs, {**bkg_nf, **{d: [] for d in signal}}))
-    data = observations if observations is not None else wh_observations(
-        config, hs, pseudo_data=pseudo_data, seed=seed, c_true=c_true)
-    return build_workspace(channels, poi=f"mu_stxs{cats[0].index}_neg", observations=data,
-                           shape_threshold=shape_threshold)
-
-
-def cp_parameter_names(config: AnalysisConfig) -> tuple[str, str]:
-    """Names of the fixed normfactors carrying c and c² in the WH CP model."""
-    name = config.fit.cp_scan.parameter if config.fit.cp_scan else "c_HWtilde"
-    return name, f"{name}_sq"
-
-
-def wh_cp_workspace(config: AnalysisConfig, histograms: str | Path | HistogramSet, *,
-                    coupling: float = 0.0, pseudo_data: str | None = None, seed: int | None = None,
-                    c_true: float = 0.0, interference_scale: float = 1.0,
-                    observations: Mapping[str, Any] | None = None,
-                    shape_threshold: float = SHAPE_THRESHOLD) -> pyhf.Workspace:
-    """WH model whose signal is SM + c·int + c²·quad in every Q_l cos δ⁺ × STXS bin.
-
-    The signal is three samples: ``{signal}`` (SM, with all its modifiers),
-    ``{signal}_int`` and ``{signal}_quad`` (the ``cp_int`` / ``cp_quad``
-    templates) scaled by the fixed normfactors ``c`` and ``c_sq`` (see
-    :func:`cp_parameter_names`). The interference and quadratic samples carry the
-    SM's relative systematic variations, so the summed signal at any c is
-    modified exactly as the SM one; this equals building one model per c.
-    Their own MC statistics are not included.
-
-    Args:
-        coupling: value of c at which the parameters are fixed in the returned workspace.
-        pseudo_data, seed, c_true: see :func:`wh_observations`.
-        observations: per category channel, as returned by :func:`wh_observations`
-            (overrides pseudo_data, seed, c_true).
-        interference_scale: factor on the interference template (studies of sensitivity).
-    """
-    hs = load_histograms(histograms)
-    obs, cats, _ = _wh_signal_geometry(config, hs)
-    signal, background = _wh_backgrounds(config)
-    c_name, c2_name = cp_parameter_names(config)
-    _check_free_normalisations(config)
-    bkg_nf = {d: ([f"mu_{d}"] if d in config.fit.free_normalisations else []) for d in background}
-
-    def tf(v):
-        return np.concatenate([_merge(v, cat) for cat in cats])
-
-    sr: dict[str, SampleInput] = {}
-    for d in signal:
-        sm = _sample_input(config, hs, d, SIGNAL_REGION, obs, [], tf)
-        sr[d] = sm
-        nominal = np.clip(np.asarray(sm.yields, float), 0, None)
-        for part, nf, scale in (("int", c_name, interference_scale), ("quad", c2_name, 1.0)):
-            t = hs.variation(d, SIGNAL_REGION, f"cp_{part}", obs)
-            if t is None:
-                name = histogram_name(d, SIGNAL_REGION, f"cp_{part}", obs)
-                raise InputError(f"{hs.source}: missing histogram '{name}' (CP {part} template)")
-            sr[f"{d}_{part}"] = _transfer_modifiers(sm, nominal, scale * tf(t.values), nf, shape_threshold)
-    for d in background:
-        sr[d] = _sample_input(config, hs, d, SIGNAL_REGION, obs, bkg_nf[d], tf)
-    channels: dict[str, dict[str, SampleInput]] = {SIGNAL_REGION: sr}
-    channels.update(_control_channels(config, hs, {**bkg_nf, **{d: [] for d in signal}}))
-    fixed = {c_name: coupling, c2_name: coupling**2}
-    cat_data = observations if observations is not None else wh_observations(
-        config, hs, pseudo_data=pseudo_data, seed=seed, c_true=c_true,
-        interference_scale=interference_scale)
-    data = {SIGNAL_REGION: np.concatenate([cat_data[f"stxs{cat.index}"] for cat in cats]),
-            **{r: cat_data[r] for r in config.fit.control_regions}}
-    return build_workspace(channels, poi=c_name, observations=data, shape_threshold=shape_threshold,
-                           fixed_parameters=fixed,
-                           parameter_bounds={c_name: (-1e3, 1e3), c2_name: (0.0, 1e6)})
-
-
-def _transfer_modifiers(sm: SampleInput, sm_nominal: np.ndarray, template: np.ndarray,
-                        normfactor: str, shape_threshold: float) -> SampleInput:
-    """A CP template carrying the SM sample's normsys and relative shape variations."""
-    normsys = dict(sm.normsys)
-    histosys = {}
-    ratio_safe = np.where(sm_nominal > 0, sm_nominal, 1.0)
-    for name, (up, down) in sm.variations.items():
-        norm, shape = split_variation(sm_nominal, up, down, shape_threshold=shape_threshold)
-        if norm is not None:
-            normsys[name] = norm
-        if shape is not None:
-            histosys[name] = (template * shape[0] / ratio_safe, template * shape[1] / ratio_safe)
-    return SampleInput(yields=template, normfactors=[normfactor], normsys=normsys, histosys=histosys,
-                       signed=True)

@@ -10,7 +10,14 @@ import pytest
 from ewpolar.core.config import load_config
 from ewpolar.core.errors import InputError
 from ewpolar.core.histio import HistKey, read_histograms
-from ewpolar.stats.fit import significance
+from ewpolar.stats.likelihood import significance
+from ewpolar.stats.ssww import ssww_workspace
+from ewpolar.stats.wh import (
+    stxs_categories,
+    wh_category_workspace,
+    wh_cp_workspace,
+    wh_observations,
+)
 from ewpolar.stats.workspace import (
     build_workspace,
     config_modifier_names,
@@ -18,13 +25,8 @@ from ewpolar.stats.workspace import (
     model_and_data,
     modifier_names,
     split_variation,
-    ssww_workspace,
-    stxs_categories,
     unroll,
     validate,
-    wh_category_workspace,
-    wh_cp_workspace,
-    wh_observations,
     with_pseudo_data,
 )
 from fit_fixtures import ssww_histograms, wh_histograms

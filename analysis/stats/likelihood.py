@@ -1,4 +1,5 @@
-"""Maximum-likelihood fits, discovery significances, CLs upper limits and the CP scan.
+"""The likelihood engine: maximum-likelihood fits, discovery significances, CLs upper limits
+and profile-likelihood scans of any pyhf model.
 
 The likelihood is pyhf's (``model.logpdf``, numpy backend); MINUIT (iminuit)
 minimises ``-2 ln L`` directly, so each profile fit can start from the previous
@@ -14,248 +15,54 @@ the same conventions as ``pyhf.infer`` (tests compare the numbers with
 * upper limits: q̃μ with the Asimov data set at μ = 0 (nuisance parameters
   profiled on the data at μ = 0) giving σ through q_μ,A; observed and expected
   (±1σ, ±2σ) 95 % CL CLs limits found by root finding on μ. All fits at a given μ
-  are computed once and shared between the observed and the expected limits.
+  are computed once and shared between the observed and the expected limits
+  (and, in :func:`fit_significance_limit`, with the best fit and the significance).
 
-Results come back in small containers (:class:`FitResults`, :class:`Significance`,
-:class:`UpperLimit`, :class:`CouplingScan`, ...) that turn into the JSON of
-``results.json`` with ``to_dict()``.
+Results come back in the containers of :mod:`ewpolar.core.results`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pyhf
-from ewpolar.core.config import AnalysisConfig, load_config
-from ewpolar.core.errors import ConfigError
-from ewpolar.core.outputs import atomic_write_json, ensure_writable_dir
-from ewpolar.stats.workspace import (
-    SIGNAL_REGION,
-    HistogramSet,
-    cp_parameter_names,
-    load_histograms,
-    model_and_data,
-    ssww_fit_parameters,
-    stxs_categories,
-    wh_category_workspace,
-    wh_cp_workspace,
-    wh_observations,
-)
+from ewpolar.core.results import BAND_SIGMAS, CouplingScan, FitResults, Significance, UpperLimit
+from ewpolar.stats.workspace import model_and_data
 from iminuit import Minuit
 from scipy import optimize, stats
 
 __all__ = [
-    "CouplingScan",
-    "FitResults",
-    "PolarizationFit",
-    "Significance",
-    "SsWWResults",
-    "UpperLimit",
-    "WHCategory",
-    "WHResults",
+    "CL_LEVEL",
+    "DELTA_68",
+    "DELTA_95",
     "fit",
-    "fit_ssww",
-    "fit_wh",
+    "fit_significance_limit",
     "interval_from_scan",
+    "numpy_backend",
     "scan_coupling",
     "significance",
-    "sm_fiducial_xsec_fb",
     "upper_limit",
 ]
 
 log = logging.getLogger(__name__)
 
+#: CLs value of the 95 % CL upper limits
 CL_LEVEL = 0.05
 # -2 Δ ln L thresholds of the 68 % and 95 % CL intervals (one parameter)
 DELTA_68 = 1.0
 DELTA_95 = 3.84
-_BAND_SIGMAS = (-2, -1, 0, 1, 2)
-
-
-# --------------------------------------------------------------------------- containers
-
-
-@dataclass(frozen=True)
-class FitResults:
-    """A maximum-likelihood fit: best-fit values and Hesse uncertainties of all parameters."""
-
-    labels: list[str]
-    bestfit: np.ndarray
-    uncertainty: np.ndarray
-    corr_mat: np.ndarray
-    twice_nll: float
-    converged: bool = True
-
-    def value(self, name: str) -> float:
-        return float(self.bestfit[self.labels.index(name)])
-
-    def error(self, name: str) -> float:
-        return float(self.uncertainty[self.labels.index(name)])
-
-    def parameter(self, name: str) -> dict[str, float]:
-        return {"value": self.value(name), "uncertainty": self.error(name)}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"twice_nll": self.twice_nll, "converged": self.converged,
-                "parameters": {n: self.parameter(n) for n in self.labels}}
-
-
-@dataclass(frozen=True)
-class Significance:
-    """Discovery significance (σ) from q0: observed on the data, expected on the Asimov set."""
-
-    observed: float
-    expected: float
-    p_observed: float
-    p_expected: float
-
-    def to_dict(self) -> dict[str, float]:
-        return {"observed": self.observed, "expected": self.expected,
-                "p_observed": self.p_observed, "p_expected": self.p_expected}
-
-
-@dataclass(frozen=True)
-class UpperLimit:
-    """95 % CL CLs upper limit: observed, median expected and the (-2, -1, 0, +1, +2)σ band."""
-
-    observed: float
-    expected: float
-    expected_band: tuple[float, ...]
-    level: float = CL_LEVEL
-
-    def scaled(self, factor: float) -> UpperLimit:
-        """The limit times ``factor`` (signal strength -> cross section)."""
-        return UpperLimit(self.observed * factor, self.expected * factor,
-                          tuple(b * factor for b in self.expected_band), self.level)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"observed": self.observed, "expected": self.expected,
-                "expected_band": dict(zip((f"{s:+d}" if s else "0" for s in _BAND_SIGMAS),
-                                          self.expected_band, strict=True)),
-                "cl": 1 - self.level}
-
-
-@dataclass(frozen=True)
-class PolarizationFit:
-    """One ssWW fit (LL or LX): best fit, significance, limits and the SM cross section used."""
-
-    name: str
-    poi: str
-    fit: FitResults
-    significance: Significance
-    limit: UpperLimit
-    sm_fiducial_xsec_fb: float
-    workspace: dict[str, Any] = field(repr=False, compare=False)
-
-    @property
-    def mu(self) -> dict[str, float]:
-        return self.fit.parameter(self.poi)
-
-    @property
-    def limit_fb(self) -> UpperLimit:
-        return self.limit.scaled(self.sm_fiducial_xsec_fb)
-
-
-@dataclass(frozen=True)
-class SsWWResults:
-    """Both ssWW polarization fits and how the pseudo-data were made."""
-
-    fits: dict[str, PolarizationFit]
-    pseudo_data: dict[str, Any]
-    luminosity_fb: float
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"channel": "ssww", "luminosity_fb": self.luminosity_fb,
-                               "pseudo_data": self.pseudo_data}
-        for name, f in self.fits.items():
-            out[f"mu_{name}"] = f.mu
-            out[f"significance_{name}"] = f.significance.to_dict()
-            out[f"upper_limit_{name}"] = f.limit.to_dict()
-            out[f"upper_limit_fb_{name}"] = f.limit_fb.to_dict()
-        out["sm_fiducial_xsec_fb"] = {name: f.sm_fiducial_xsec_fb for name, f in self.fits.items()}
-        out["fits"] = {name: {"poi": f.poi, "workspace": f"workspace_{name}.json", **f.fit.to_dict()}
-                       for name, f in self.fits.items()}
-        out["seconds"] = self.seconds
-        return out
-
-
-@dataclass(frozen=True)
-class CouplingScan:
-    """-2 Δ ln L as a function of a coupling, with its minimum and 68 % / 95 % CL intervals.
-
-    An interval side is None when the curve does not cross the threshold inside
-    the scanned range.
-    """
-
-    parameter: str
-    values: np.ndarray
-    twice_delta_nll: np.ndarray
-    best_fit: float
-    interval_68: tuple[float | None, float | None]
-    interval_95: tuple[float | None, float | None]
-    c_true: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"parameter": self.parameter, "c_true": self.c_true, "best_fit": self.best_fit,
-                "interval_68": list(self.interval_68), "interval_95": list(self.interval_95),
-                "values": self.values.tolist(), "twice_delta_nll": self.twice_delta_nll.tolist()}
-
-
-@dataclass(frozen=True)
-class WHCategory:
-    """One STXS × Q_l cos δ⁺ category: its fitted μ and μ(c) = 1 + A c + B c²."""
-
-    name: str
-    ptw_low: float
-    ptw_high: float
-    half: Literal["neg", "pos"]
-    mu: float
-    mu_uncertainty: float
-    a: float
-    b: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"ptw_low_gev": self.ptw_low, "ptw_high_gev": self.ptw_high,
-                "q_cos_delta_plus": "< 0" if self.half == "neg" else "> 0",
-                "mu": {"value": self.mu, "uncertainty": self.mu_uncertainty},
-                "A": self.a, "B": self.b}
-
-
-@dataclass(frozen=True)
-class WHResults:
-    """WH: signal strengths per category and the CP-coupling scan."""
-
-    categories: dict[str, WHCategory]
-    fit: FitResults
-    scan: CouplingScan
-    pseudo_data: dict[str, Any]
-    luminosity_fb: float
-    workspaces: dict[str, dict[str, Any]] = field(repr=False, compare=False, default_factory=dict)
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"channel": "wh", "luminosity_fb": self.luminosity_fb,
-                "pseudo_data": self.pseudo_data,
-                "mu": {n: c.to_dict() for n, c in self.categories.items()},
-                "cp_scan": self.scan.to_dict(),
-                "fits": {"categories": {"workspace": "workspace_wh_categories.json", **self.fit.to_dict()},
-                         "cp_scan": {"workspace": "workspace_wh_cp.json"}},
-                "seconds": self.seconds}
 
 
 # --------------------------------------------------------------------------- likelihood
 
 
 @contextlib.contextmanager
-def _numpy_backend() -> Iterator[None]:
+def numpy_backend() -> Iterator[None]:
     """Evaluate pyhf models with the numpy backend; restore the caller's backend afterwards."""
     tensorlib, optimizer = pyhf.get_backend()
     if tensorlib.name == "numpy":
@@ -386,7 +193,7 @@ def fit(model: pyhf.pdf.Model, data: Sequence[float], *,
         data: main data followed by the auxiliary data (``workspace.data(model)``).
         fixed: scalar parameters to hold at a value, e.g. ``{"mu_LL": 0.0}``.
     """
-    with _numpy_backend():
+    with numpy_backend():
         lik = _Likelihood(model, data)
         return _fit(lik, {model.config.par_slice(n).start: v for n, v in (fixed or {}).items()})
 
@@ -411,7 +218,7 @@ def significance(model: pyhf.pdf.Model, data: Sequence[float], *,
     ``engine="pyhf"`` calls ``pyhf.infer.hypotest(0, ..., test_stat="q0")`` instead
     (slower; for cross-checks).
     """
-    with _numpy_backend():
+    with numpy_backend():
         if engine == "pyhf":
             p_obs, p_exp = pyhf.infer.hypotest(0.0, data, model, test_stat="q0", return_expected=True)
             p_obs, p_exp = float(p_obs), float(p_exp)
@@ -442,7 +249,7 @@ def _q0(lik: _Likelihood) -> float:
 def _band_targets(level: float) -> list[float]:
     """√q_μ,A at which the expected CLs equals ``level`` for the (-2..+2)σ bands (pyhf's convention)."""
     # expected CLs at a background-only fluctuation n: Φ(-(n + a)) / Φ(-n); band sigma s = -n
-    return [float(stats.norm.isf(level * stats.norm.cdf(s)) + s) for s in _BAND_SIGMAS]
+    return [float(stats.norm.isf(level * stats.norm.cdf(s)) + s) for s in BAND_SIGMAS]
 
 
 def _cls(qtilde: float, sqrt_qa: float) -> float:
@@ -533,12 +340,12 @@ def upper_limit(model: pyhf.pdf.Model, data: Sequence[float], *, level: float = 
     ``engine="pyhf"`` calls ``pyhf.infer.intervals.upper_limits.upper_limit``
     (root finding with scipy's toms748; slower, for cross-checks).
     """
-    with _numpy_backend():
+    with numpy_backend():
         if engine == "pyhf":
             obs, exp = pyhf.infer.intervals.upper_limits.upper_limit(
                 data, model, scan=None, level=level, test_stat="qtilde", rtol=rtol)
             band = tuple(float(e) for e in exp)
-            return UpperLimit(float(obs), band[2], band, level)
+            return UpperLimit(float(obs), band[2], band, 1 - level)
         return _upper_limit(_Likelihood(model, data), level=level, rtol=rtol)
 
 
@@ -559,7 +366,7 @@ def _upper_limit(lik: _Likelihood, *, level: float = CL_LEVEL, rtol: float = 1e-
     guess = _gaussian_limit(max(calc.mu_hat, 0.0), sigma, level)
     observed = _solve(lambda mu: float(stats.norm.isf(max(calc.cls(mu), 1e-300))),
                       float(stats.norm.isf(level)), guess, 1.02 * guess, rtol=rtol, upper=upper)
-    return UpperLimit(observed, band[2], tuple(band), level)
+    return UpperLimit(observed, band[2], tuple(band), 1 - level)
 
 
 def _gaussian_limit(mu_hat: float, sigma: float, level: float) -> float:
@@ -575,94 +382,23 @@ def _gaussian_limit(mu_hat: float, sigma: float, level: float) -> float:
     return float(optimize.brentq(h, 1e-9 * sigma, hi)) if h(hi) < 0 else hi
 
 
-# --------------------------------------------------------------------------- ssWW
+def fit_significance_limit(model: pyhf.pdf.Model, data: Sequence[float], *,
+                           level: float = CL_LEVEL) -> tuple[FitResults, Significance, UpperLimit]:
+    """Best fit, discovery significance and CLs upper limit of one model, sharing every fit.
 
-
-def sm_fiducial_xsec_fb(config: AnalysisConfig, fit_name: str) -> float:
-    """SM fiducial cross section (fb) of a fit's POI samples: the FitSpec value or their summed xsec_fb."""
-    spec = config.fit.fits[fit_name]
-    if spec.sm_fiducial_xsec_fb is not None:
-        return float(spec.sm_fiducial_xsec_fb)
-    return float(sum(config.samples[s].xsec_fb for s in spec.poi_samples))
-
-
-def _as_config(config: AnalysisConfig | str | Path, channel: str) -> AnalysisConfig:
-    cfg = config if isinstance(config, AnalysisConfig) else load_config(config)
-    if cfg.channel != channel:
-        raise ConfigError(f"{cfg.source or 'config'}: channel: this is a '{cfg.channel}' config,"
-                          f" the {channel} fit needs a '{channel}' one")
-    return cfg
-
-
-def fit_ssww(config: AnalysisConfig | str | Path, histograms_path: str | Path | HistogramSet, *,
-             pseudo_data: Literal["asimov", "poisson"] | None = None, seed: int | None = None,
-             mu_inject: float | Mapping[str, float] | None = None,
-             fits: Sequence[str] | None = None, out: str | Path | None = None) -> SsWWResults:
-    """Fit the ssWW polarization fits of the config (LL and LX).
-
-    For each fit: maximum-likelihood fit (all parameters with uncertainties),
-    observed/expected discovery significance, 95 % CL CLs upper limit on the POI,
-    and the limit in fb (times :func:`sm_fiducial_xsec_fb`). All workspaces are
-    built before the first fit, so bad input fails at once.
-
-    Args:
-        config: the analysis config (or its path / channel name).
-        histograms_path: the ``histograms.root`` of ``ewpolar run``.
-        pseudo_data: ``asimov`` or ``poisson``; default ``config.fit.pseudo_data``.
-        seed: seed of the Poisson draw; default ``config.fit.seed``.
-        mu_inject: POI value of the pseudo-data (one for all fits, or per fit name);
-            default 1 (the SM).
-        fits: names of the fits to run (default: all of ``config.fit.fits``).
-        out: folder for ``workspace_{fit}.json`` and ``results.json``; None: write nothing.
-
-    Raises:
-        InputError: a histogram the fit needs is missing, or the file is unreadable.
-        ConfigError: not an ssWW config, or an unknown fit name.
+    What :func:`fit`, :func:`significance` and :func:`upper_limit` give one by one
+    (within the minimiser's tolerance), with each profile fit done once: the
+    workhorse of a POI measurement.
     """
-    from ewpolar.stats.workspace import ssww_workspace
-
-    t0 = time.perf_counter()
-    cfg = _as_config(config, "ssww")
-    out_dir = ensure_writable_dir(out) if out is not None else None
-    hs = load_histograms(histograms_path)
-    kind = pseudo_data or cfg.fit.pseudo_data
-    seed = cfg.fit.seed if seed is None else seed
-    names = list(cfg.fit.fits) if fits is None else list(fits)
-    workspaces: dict[str, pyhf.Workspace] = {}
-    pois: dict[str, str] = {}
-    injected: dict[str, float | None] = {}
-    for name in names:
-        pois[name], _ = ssww_fit_parameters(cfg, name)
-        mu = mu_inject.get(name) if isinstance(mu_inject, Mapping) else mu_inject
-        injected[name] = None if mu is None else float(mu)
-        workspaces[name] = ssww_workspace(cfg, hs, name, pseudo_data=kind, seed=seed,
-                                          parameters=None if mu is None else {pois[name]: float(mu)})
-    results_per_fit: dict[str, PolarizationFit] = {}
-    for name, ws in workspaces.items():
-        poi = pois[name]
-        with _numpy_backend():
-            model, data = _model_data(ws)
-            lik = _Likelihood(model, data)
-            best = _fit(lik)
-            sig = _significance(lik)
-            lim = _upper_limit(lik)
-        results_per_fit[name] = PolarizationFit(name, poi, best, sig, lim,
-                                                sm_fiducial_xsec_fb(cfg, name), dict(ws))
-        log.info("fit %s: %s = %.3f ± %.3f, Z = %.2f (exp. %.2f), mu_up = %.3g (exp. %.3g)",
-                 name, poi, best.value(poi), best.error(poi), sig.observed, sig.expected,
-                 lim.observed, lim.expected)
-    results = SsWWResults(results_per_fit, {"kind": kind, "seed": seed if kind == "poisson" else None,
-                                            "mu_inject": injected},
-                          cfg.luminosity_fb, time.perf_counter() - t0)
-    if out_dir is not None:
-        for name, f in results_per_fit.items():
-            atomic_write_json(out_dir / f"workspace_{name}.json", f.workspace)
-        atomic_write_json(out_dir / "results.json", results.to_dict())
-        log.info("wrote %s", out_dir / "results.json")
-    return results
+    with numpy_backend():
+        lik = _Likelihood(model, data)
+        best = _fit(lik)
+        sig = _significance(lik)
+        lim = _upper_limit(lik, level=level)
+    return best, sig, lim
 
 
-# --------------------------------------------------------------------------- WH
+# --------------------------------------------------------------------------- scans
 
 
 def interval_from_scan(values: Sequence[float], twice_delta_nll: Sequence[float],
@@ -702,7 +438,7 @@ def scan_coupling(workspace: Mapping[str, Any], values: Sequence[float], *, para
     grid step either side; the curve is relative to the best fit.
     """
     values = np.asarray(values, dtype=float)
-    with _numpy_backend():
+    with numpy_backend():
         model, data = _model_data(workspace)
         lik = _Likelihood(model, data)
         i_c, i_c2 = model.config.par_slice(parameter).start, model.config.par_slice(parameter_sq).start
@@ -741,92 +477,3 @@ def scan_coupling(workspace: Mapping[str, Any], values: Sequence[float], *, para
     return CouplingScan(parameter, values, t, best, (lo68, hi68), (lo95, hi95), c_true)
 
 
-def _category_coefficients(config: AnalysisConfig, hs: HistogramSet) -> dict[str, tuple[float, float]]:
-    """A = Σ int / Σ SM and B = Σ quad / Σ SM of the signal in each category."""
-    obs = config.fit.signal_observable
-    signal = [d for d, s in config.samples.items() if s.kind == "signal"]
-    out: dict[str, tuple[float, float]] = {}
-    sm = sum(hs.nominal(d, SIGNAL_REGION, obs).values for d in signal)
-    parts = {}
-    for p in ("int", "quad"):
-        arrs = [hs.variation(d, SIGNAL_REGION, f"cp_{p}", obs) for d in signal]
-        parts[p] = sum(a.values for a in arrs if a is not None) if any(a is not None for a in arrs) \
-            else np.zeros_like(sm)
-    edges = hs.nominal(signal[0], SIGNAL_REGION, obs).edges
-    split = int(np.flatnonzero(np.isclose(edges[0], 0.0, atol=1e-9))[0])
-    for cat in stxs_categories(edges[1], config.stxs_ptv_edges, source=hs.source):
-        cols = list(cat.ptw_bins)
-        for half, rows in (("neg", slice(0, split)), ("pos", slice(split, None))):
-            s = float(sm[rows][:, cols].sum())
-            a = float(parts["int"][rows][:, cols].sum()) / s if s > 0 else 0.0
-            b = float(parts["quad"][rows][:, cols].sum()) / s if s > 0 else 0.0
-            out[f"stxs{cat.index}_{half}"] = (a, b)
-    return out
-
-
-def fit_wh(config: AnalysisConfig | str | Path, histograms_path: str | Path | HistogramSet, *,
-           pseudo_data: Literal["asimov", "poisson"] | None = None, seed: int | None = None,
-           c_true: float = 0.0, interference_scale: float = 1.0, scan_points: int | None = None,
-           out: str | Path | None = None) -> WHResults:
-    """WH: μ per STXS × Q_l cos δ⁺ category and the profile-likelihood scan of the CP coupling.
-
-    Both fits use the same pseudo-data, generated with the signal at ``c_true``
-    (default 0, the SM). The scan grid is ``config.fit.cp_scan`` (min, max, points;
-    ``scan_points`` overrides the number of points).
-
-    Args:
-        interference_scale: factor on the interference template in the scan model.
-        out: folder for ``workspace_wh_categories.json``, ``workspace_wh_cp.json``
-            and ``results.json``; None: write nothing.
-
-    Raises:
-        InputError: a histogram is missing, or the p_T^W and STXS edges do not align.
-        ConfigError: not a WH config.
-    """
-    t0 = time.perf_counter()
-    cfg = _as_config(config, "wh")
-    out_dir = ensure_writable_dir(out) if out is not None else None
-    hs = load_histograms(histograms_path)
-    kind = pseudo_data or cfg.fit.pseudo_data
-    seed = cfg.fit.seed if seed is None else seed
-    scan_cfg = cfg.fit.cp_scan
-    lo, hi, n = ((scan_cfg.min, scan_cfg.max, scan_cfg.points) if scan_cfg is not None else (-2.0, 2.0, 81))
-    n = scan_points or n
-    c_name, c2_name = cp_parameter_names(cfg)
-
-    observations = wh_observations(cfg, hs, pseudo_data=kind, seed=seed, c_true=c_true,
-                                   interference_scale=interference_scale)
-    ws_cat = wh_category_workspace(cfg, hs, observations=observations)
-    ws_cp = wh_cp_workspace(cfg, hs, observations=observations, interference_scale=interference_scale)
-    with _numpy_backend():
-        model, data = _model_data(ws_cat)
-        best = fit(model, data)
-    coeffs = _category_coefficients(cfg, hs)
-    edges = {f"stxs{c.index}": (c.low, c.high) for c in stxs_categories(
-        _signal_edges(cfg, hs), cfg.stxs_ptv_edges, source=hs.source)}
-    categories = {}
-    for name, (a, b) in coeffs.items():
-        stxs, half = name.rsplit("_", 1)
-        par = f"mu_{name}"
-        mu, unc = (best.value(par), best.error(par)) if par in best.labels else (float("nan"), float("nan"))
-        categories[name] = WHCategory(name, *edges[stxs], half, mu, unc, a * interference_scale, b)
-    scan = scan_coupling(ws_cp, np.linspace(lo, hi, n), parameter=c_name, parameter_sq=c2_name,
-                         c_true=c_true)
-    log.info("WH %s: best fit %.3f, 68%% CL [%s, %s], 95%% CL [%s, %s]", c_name, scan.best_fit,
-             *scan.interval_68, *scan.interval_95)
-    results = WHResults(categories, best, scan,
-                        {"kind": kind, "seed": seed if kind == "poisson" else None, "c_true": c_true,
-                         "interference_scale": interference_scale},
-                        cfg.luminosity_fb, {"categories": dict(ws_cat), "cp": dict(ws_cp)},
-                        time.perf_counter() - t0)
-    if out_dir is not None:
-        atomic_write_json(out_dir / "workspace_wh_categories.json", dict(ws_cat))
-        atomic_write_json(out_dir / "workspace_wh_cp.json", dict(ws_cp))
-        atomic_write_json(out_dir / "results.json", results.to_dict())
-        log.info("wrote %s", out_dir / "results.json")
-    return results
-
-
-def _signal_edges(config: AnalysisConfig, hs: HistogramSet) -> np.ndarray:
-    signal = next(d for d, s in config.samples.items() if s.kind == "signal")
-    return hs.nominal(signal, SIGNAL_REGION, config.fit.signal_observable).edges[1]

@@ -9,18 +9,11 @@ import numpy as np
 import pytest
 from ewpolar.core.config import load_config
 from ewpolar.core.errors import ConfigError, InputError
-from ewpolar.stats.fit import (
-    SsWWResults,
-    WHResults,
-    fit,
-    fit_ssww,
-    fit_wh,
-    interval_from_scan,
-    significance,
-    sm_fiducial_xsec_fb,
-    upper_limit,
-)
-from ewpolar.stats.workspace import build_workspace, model_and_data, ssww_workspace, validate
+from ewpolar.core.results import SsWWResults, WHResults, read_results
+from ewpolar.stats.likelihood import fit, interval_from_scan, significance, upper_limit
+from ewpolar.stats.ssww import fit_ssww, sm_fiducial_xsec_fb, ssww_workspace
+from ewpolar.stats.wh import fit_wh
+from ewpolar.stats.workspace import build_workspace, model_and_data, validate
 from fit_fixtures import ssww_histograms, wh_histograms
 
 SSWW = load_config("ssww")
@@ -144,10 +137,11 @@ def test_wh_scan_minimum_at_sm(wh_asimov: tuple[WHResults, Path]) -> None:
     # the CP-odd interference changes sign between the Q_l cos(delta+) halves
     assert results.categories["stxs2_neg"].a == pytest.approx(-results.categories["stxs2_pos"].a)
     assert results.categories["stxs2_pos"].a > 0
-    data = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    assert set(data["mu"]) == set(results.categories)
-    assert data["cp_scan"]["interval_68"] == [lo68, hi68]
-    assert len(data["cp_scan"]["twice_delta_nll"]) == SCAN_POINTS
+    written = read_results(out)
+    assert isinstance(written, WHResults)
+    assert set(written.categories) == set(results.categories)
+    assert written.scan.interval_68 == (lo68, hi68)
+    assert written.scan.twice_delta_nll.size == SCAN_POINTS
     for name in ("workspace_wh_categories.json", "workspace_wh_cp.json"):
         validate(json.loads((out / name).read_text(encoding="utf-8")))
 
