@@ -249,6 +249,8 @@ def test_export_writes_the_model_card(tmp_path) -> None:
         labels={"1": "W_L W_L", "0": "W_T W_T"}, reference_features=ts.features,
     )
     data = card.to_dict()
+    assert data["format"] == "ewpolar-classifier-card/1"
+    assert (data["kind"], list(data["outputs"])) == ("classifier", ["probability"])
     assert data["inputs"] == ["signal", "noise0"]
     assert data["fold_auc"] == cv.fold_auc
     assert data["training"]["k"] == 2
