@@ -196,21 +196,15 @@ def demo(out: Path, events: int, seed: int, executor: str, workers: int) -> None
     click.echo(f"report: {res.report}  ({time.perf_counter() - tic:.0f} s)")
 
 
-def _register_optional_commands() -> None:
-    """Commands of the training extra (torch, optuna, onnx), imported lazily by each command."""
+def _register_ml_commands() -> None:
+    """The ML commands (:mod:`ewpolar.models.cli`); each imports the training extra when it runs."""
     from ewpolar.models.cli import COMMANDS
 
     for command in COMMANDS:
         main.add_command(command)
-    try:
-        from ewpolar.models.cli_ml import reweight, sbi
-    except ImportError:  # pragma: no cover - module not present
-        return
-    main.add_command(reweight)
-    main.add_command(sbi)
 
 
-_register_optional_commands()
+_register_ml_commands()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from ewpolar.core.errors import InputError
-from ewpolar.models.onnx_mlp import OnnxModel, load_onnx_model
+from ewpolar.models.runtime import OnnxModel, load_model
 
 if TYPE_CHECKING:  # torch is needed to train, not to apply an exported model
     from ewpolar.models.training.mlp import MLP, MLPConfig, TrainingHistory
@@ -228,8 +228,8 @@ class DCTRReweighter:
         """ln(f / (1 − f)) per event, float64."""
         x = _matrix(features, self.inputs)
         if self.onnx is not None:
-            return self.onnx.predict(x, "logit").astype(np.float64)
-        from ewpolar.models.onnx_mlp import torch_outputs
+            return self.onnx.predict(x, output="logit").astype(np.float64)
+        from ewpolar.models.training.export import torch_outputs
 
         return torch_outputs(self.model, x, {"logit": "identity"})["logit"].astype(np.float64)
 
@@ -267,7 +267,7 @@ class DCTRReweighter:
 
     def export(self, path: str | Path, *, reference_features: np.ndarray | None = None) -> Path:
         """Write the ONNX model and its card (with calibration and clipping); returns the path."""
-        from ewpolar.models.onnx_mlp import export_mlp
+        from ewpolar.models.training.export import export_mlp
 
         if self.model is None:
             raise ValueError("this reweighter was loaded from ONNX; it is already exported")
@@ -286,7 +286,7 @@ class DCTRReweighter:
         Raises:
             InputError: missing or mismatched files, or not a DCTR model.
         """
-        model = load_onnx_model(path)
+        model = load_model(path)
         if model.card.kind != "dctr" or "logit" not in model.card.outputs:
             raise InputError(f"{path}: not a DCTR reweighting model (kind {model.card.kind!r})")
         info = model.card.extra.get("dctr") or {}

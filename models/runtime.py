@@ -1,22 +1,36 @@
-"""ONNX classifier inference with onnxruntime.
+"""Every ONNX model of ewpolar: its model card and onnxruntime inference.
 
-Each classifier is one ``.onnx`` file holding all k fold models, with a model
-card (JSON) beside it. The graph takes ``features`` (float32 [N, d], raw inputs
-in the card's order) and ``event`` (int64 [N]) and returns ``probability``
-(float32 [N], probability of the positive class); inside, event ``e`` is scored
-by fold model ``e % k``, the one that did not see it in training.
+One card format (:data:`CARD_FORMAT`) describes all models the project makes:
 
-:func:`load_classifier` checks the card against the file (sha256, number of
-inputs) and that onnxruntime can load it; problems raise
-:class:`~ewpolar.core.errors.InputError` with one line naming the model.
-:class:`Classifier` objects carry the model's bytes (read and checked once, where
-the classifier is loaded) and pickle with them, so workers on other machines need
-no access to the file; each process builds its onnxruntime session once, on first
-use, keyed by the model's sha256, and reuses it for every chunk.
+- k-fold classifiers (``kind`` ``classifier``, ``training.k`` ≥ 2): one ``.onnx``
+  file holding all k fold models. The graph takes ``features`` (float32 [N, d],
+  raw inputs in the card's order) and ``event`` (int64 [N]) and returns
+  ``probability`` (float32 [N], probability of the positive class); inside,
+  event ``e`` is scored by fold model ``e % k``, the one that did not see it in
+  training;
+- single networks (no ``training.k``): the reweighting (``dctr``) and
+  likelihood-ratio or score estimators (``carl``, ``alice``, ``alices``,
+  ``sally``), applied to every event. The graph takes ``features`` only.
+
+A card names the graph's outputs (``outputs``: name → description, e.g.
+``probability``, ``log_ratio``, ``score``); a card without ``outputs`` or
+``kind`` (the shipped ssWW classifiers) describes a k-fold classifier with the
+single output ``probability``. Input standardisation lives inside the graph.
+
+:func:`load_model` (any model) and :func:`load_classifier` (a k-fold classifier)
+check the card against the file (sha256, inputs, outputs) and that onnxruntime
+can load it; problems raise :class:`~ewpolar.core.errors.InputError` with one
+line naming the model. Model objects carry the model's bytes (read and checked
+once, where the model is loaded) and pickle with them, so workers on other
+machines need no access to the file; each process builds its onnxruntime
+session once, on first use, keyed by the model's sha256, and reuses it for
+every chunk.
 
 Example:
-    >>> clf = load_classifier("models/ssww_vs_bkg.onnx")  # doctest: +SKIP
-    >>> clf.predict({"mjj": mjj, "dyjj": dyjj}, event)  # doctest: +SKIP
+    >>> clf = load_classifier("models/ssww_sig_vs_bkg.onnx")  # doctest: +SKIP
+    >>> clf.predict({"mjj": mjj, "dy_jj": dy_jj, ...}, event)  # doctest: +SKIP
+    >>> sally = load_model("out/sally.onnx")  # doctest: +SKIP
+    >>> sally.predict(features, output="score")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -25,7 +39,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,11 +49,18 @@ from ewpolar.core.errors import InputError
 
 __all__ = [
     "CARD_FORMAT",
+    "CLASSIFIER_KIND",
+    "CLASSIFIER_OUTPUTS",
+    "EVENT_INPUT",
+    "FEATURES_INPUT",
+    "PROBABILITY_OUTPUT",
     "Classifier",
     "ModelCard",
+    "OnnxModel",
     "check_sha256",
     "clear_session_cache",
     "load_classifier",
+    "load_model",
     "read_model",
     "sha256_file",
     "shared_session",
@@ -47,11 +68,15 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: value of the card's ``format`` field
+#: value of the card's ``format`` field (every model of the project)
 CARD_FORMAT = "ewpolar-classifier-card/1"
 FEATURES_INPUT = "features"
 EVENT_INPUT = "event"
 PROBABILITY_OUTPUT = "probability"
+#: ``kind`` of the analysis' k-fold classifiers (the default of a card without one)
+CLASSIFIER_KIND = "classifier"
+#: ``outputs`` of a k-fold classifier (the default of a card without them)
+CLASSIFIER_OUTPUTS = {PROBABILITY_OUTPUT: "float32 [N], probability of the positive class"}
 DEFAULT_CHUNK_SIZE = 100_000
 
 #: this process's onnxruntime sessions, shared by every model object of the same bytes
@@ -95,43 +120,55 @@ def sha256_file(path: str | Path) -> str:
 
 @dataclass(frozen=True)
 class ModelCard:
-    """The JSON description written next to each classifier.
+    """The JSON description written next to every ONNX model.
 
     Attributes:
-        name: classifier name (the file stem).
+        name: model name (the file stem).
         inputs: ordered input names, one per column of ``features``.
         sha256: hex sha256 of the ``.onnx`` file.
-        k: number of folds; event ``e`` is scored by fold model ``e % k``.
-        fold_auc: held-out weighted ROC AUC of each fold model.
-        training: training configuration (hyperparameters, seed, k, samples,
-            labels definition, ...).
+        training: training configuration (hyperparameters, seed, samples,
+            labels definition, ...; ``k`` for a k-fold model).
         ewpolar_version: version that wrote the model.
         created: ISO 8601 UTC time of the export.
-        extra: any further fields of the card, kept as read.
+        kind: what the model is: ``classifier`` (a k-fold classifier of the
+            analysis), or what a single network estimates (``dctr``, ``carl``,
+            ``alice``, ``alices``, ``sally``).
+        outputs: output name → description, in the graph's order.
+        k: number of fold models; event ``e`` is scored by fold model ``e % k``.
+            1 for a single network (its graph takes no event numbers).
+        fold_auc: held-out weighted ROC AUC of each fold model (k-fold models).
+        extra: any further fields of the card (e.g. a calibration), kept as read.
     """
 
     name: str
     inputs: tuple[str, ...]
     sha256: str
-    k: int
-    fold_auc: tuple[float, ...]
     training: Mapping[str, Any]
     ewpolar_version: str
     created: str
+    kind: str = CLASSIFIER_KIND
+    outputs: Mapping[str, str] = field(default_factory=lambda: dict(CLASSIFIER_OUTPUTS))
+    k: int = 1
+    fold_auc: tuple[float, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
-    _KEYS = ("format", "name", "inputs", "sha256", "fold_auc", "training",
-             "ewpolar_version", "created")
+    _KEYS = ("format", "name", "inputs", "sha256", "training", "ewpolar_version", "created")
 
     def to_dict(self) -> dict[str, Any]:
         """The card as written to JSON."""
-        return {
+        data: dict[str, Any] = {
             "format": CARD_FORMAT,
             "name": self.name,
+            "kind": self.kind,
             "inputs": list(self.inputs),
+            "outputs": dict(self.outputs),
             "sha256": self.sha256,
-            "fold_auc": list(self.fold_auc),
-            "mean_auc": float(np.mean(self.fold_auc)) if self.fold_auc else None,
+        }
+        if self.k > 1:
+            data["fold_auc"] = list(self.fold_auc)
+            data["mean_auc"] = float(np.mean(self.fold_auc)) if self.fold_auc else None
+        return {
+            **data,
             "training": dict(self.training),
             "ewpolar_version": self.ewpolar_version,
             "created": self.created,
@@ -148,6 +185,9 @@ class ModelCard:
     def from_dict(cls, data: Any, source: str = "model card") -> ModelCard:
         """Validate a parsed card.
 
+        A card without ``kind`` and ``outputs`` is a k-fold classifier with the
+        output ``probability``.
+
         Raises:
             InputError: a field is missing or has the wrong type.
         """
@@ -157,31 +197,53 @@ class ModelCard:
         if missing:
             raise InputError(f"{source}: model card lacks {missing}")
         if data["format"] != CARD_FORMAT:
-            raise InputError(f"{source}: unknown model card format {data['format']!r}")
+            raise InputError(f"{source}: unknown model card format {data['format']!r} "
+                             f"(expected {CARD_FORMAT!r})")
         inputs = data["inputs"]
         if (not isinstance(inputs, list) or not inputs
                 or not all(isinstance(x, str) for x in inputs)):
             raise InputError(f"{source}: 'inputs' must be a non-empty list of names")
         if len(set(inputs)) != len(inputs):
             raise InputError(f"{source}: 'inputs' lists a name twice")
+        kind = data.get("kind", CLASSIFIER_KIND)
+        if not isinstance(kind, str) or not kind:
+            raise InputError(f"{source}: 'kind' must be a name")
+        outputs = data.get("outputs", CLASSIFIER_OUTPUTS)
+        if (not isinstance(outputs, Mapping) or not outputs
+                or not all(isinstance(o, str) and o for o in outputs)):
+            raise InputError(f"{source}: 'outputs' must be a non-empty mapping of output names")
+        if {FEATURES_INPUT, EVENT_INPUT} & set(outputs):
+            raise InputError(f"{source}: 'outputs' names a graph input")
         training = data["training"]
-        if not isinstance(training, Mapping) or not isinstance(training.get("k"), int):
-            raise InputError(f"{source}: 'training.k' (number of folds) must be an integer")
-        if training["k"] < 2:
-            raise InputError(f"{source}: 'training.k' must be at least 2")
+        if not isinstance(training, Mapping):
+            raise InputError(f"{source}: 'training' must be a mapping")
+        k = 1
+        if "k" in training or kind == CLASSIFIER_KIND:
+            k = training.get("k")
+            if not isinstance(k, int) or isinstance(k, bool):
+                raise InputError(f"{source}: 'training.k' (number of folds) must be an integer")
+            if k < 2:
+                raise InputError(f"{source}: 'training.k' must be at least 2")
+        fold_auc = data.get("fold_auc", [])
+        if k > 1 and "fold_auc" not in data:
+            raise InputError(f"{source}: model card lacks ['fold_auc'] (one AUC per fold)")
+        if not isinstance(fold_auc, list):
+            raise InputError(f"{source}: 'fold_auc' must be a list of numbers")
         sha = data["sha256"]
         if not isinstance(sha, str) or len(sha) != 64:
             raise InputError(f"{source}: 'sha256' must be a 64-character hex digest")
-        known = {*cls._KEYS, "mean_auc"}
+        known = {*cls._KEYS, "kind", "outputs", "fold_auc", "mean_auc"}
         return cls(
             name=str(data["name"]),
             inputs=tuple(inputs),
             sha256=sha.lower(),
-            k=int(training["k"]),
-            fold_auc=tuple(float(a) for a in data["fold_auc"]),
             training=dict(training),
             ewpolar_version=str(data["ewpolar_version"]),
             created=str(data["created"]),
+            kind=kind,
+            outputs={str(o): str(d) for o, d in outputs.items()},
+            k=k,
+            fold_auc=tuple(float(a) for a in fold_auc),
             extra={key: value for key, value in data.items() if key not in known},
         )
 
@@ -226,7 +288,7 @@ def read_model(path: str | Path, name: str, sha256: str) -> bytes:
 def _create_session(
     path: Path, card: ModelCard, intra_op_threads: int, inter_op_threads: int, blob: bytes,
 ) -> Any:
-    """An onnxruntime session from the model's bytes, checked against the card's sha256.
+    """An onnxruntime session from the model's bytes, checked against the card.
 
     ``path`` names the model in messages only.
     """
@@ -249,15 +311,20 @@ def _create_session(
     return session
 
 
+def _graph_inputs(card: ModelCard) -> list[str]:
+    """The graph inputs the card promises: features, and event numbers for k-fold models."""
+    return sorted([FEATURES_INPUT, EVENT_INPUT] if card.k > 1 else [FEATURES_INPUT])
+
+
 def _check_signature(session: Any, path: Path, card: ModelCard) -> None:
-    """The graph has the inputs and output of the classifier contract."""
+    """The graph has the inputs and outputs its card describes."""
     inputs = {i.name: i for i in session.get_inputs()}
     outputs = [o.name for o in session.get_outputs()]
-    if set(inputs) != {FEATURES_INPUT, EVENT_INPUT} or outputs != [PROBABILITY_OUTPUT]:
+    expected = _graph_inputs(card)
+    if sorted(inputs) != expected or set(outputs) != set(card.outputs):
         raise InputError(
             f"model {card.name!r}: {path} has inputs {sorted(inputs)} and outputs {outputs}; "
-            f"expected inputs ['{EVENT_INPUT}', '{FEATURES_INPUT}'] and output "
-            f"['{PROBABILITY_OUTPUT}']"
+            f"its card expects inputs {expected} and outputs {list(card.outputs)}"
         )
     shape = inputs[FEATURES_INPUT].shape
     n_columns = shape[1] if len(shape) == 2 else None
@@ -268,13 +335,14 @@ def _check_signature(session: Any, path: Path, card: ModelCard) -> None:
         )
 
 
-class Classifier:
-    """An ONNX classifier with its model card, ready to score events.
+class OnnxModel:
+    """An ONNX model with its model card, evaluated with onnxruntime.
 
-    Create with :func:`load_classifier`. Picklable: the model's bytes, card,
-    path (for messages) and thread settings travel, never a session; the
-    onnxruntime session is created once per process on first use and shared by
-    all objects of the same model (same sha256 and thread settings).
+    Create with :func:`load_model`. Picklable: the model's bytes, card, path
+    (for messages) and thread settings travel, never a session; the onnxruntime
+    session is created once per process on first use and shared by all objects
+    of the same model (same sha256 and thread settings), so unpickling a
+    processor for every chunk builds no new session.
 
     Attributes:
         path: the ``.onnx`` file.
@@ -293,13 +361,17 @@ class Classifier:
         self.path = Path(path).resolve()
         self.card = card
         # the model's bytes: read (and checked against the card) once, here
-        self.blob = read_model(self.path, card.name, card.sha256) if blob is None else bytes(blob)
+        if blob is None:
+            self.blob = read_model(self.path, card.name, card.sha256)
+        else:
+            self.blob = bytes(blob)
+            check_sha256(self.blob, card.sha256, card.name, self.path)
         self.intra_op_threads = int(intra_op_threads)
         self.inter_op_threads = int(inter_op_threads)
 
     @property
     def name(self) -> str:
-        """Classifier name from the card."""
+        """Model name from the card."""
         return self.card.name
 
     @property
@@ -307,8 +379,14 @@ class Classifier:
         """Ordered input names."""
         return self.card.inputs
 
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """Output names."""
+        return tuple(self.card.outputs)
+
     def __repr__(self) -> str:
-        return f"Classifier({self.name!r}, inputs={len(self.inputs)}, k={self.card.k})"
+        return (f"{type(self).__name__}({self.name!r}, kind={self.card.kind!r}, "
+                f"inputs={len(self.inputs)}, k={self.card.k})")
 
     def __getstate__(self) -> dict[str, Any]:
         return {
@@ -327,9 +405,12 @@ class Classifier:
         self.blob = state["blob"]
 
     def session(self) -> Any:
-        """This process's onnxruntime session for the model (created on first use)."""
+        """This process's onnxruntime session for the model (created on first use).
+
+        The bytes are checked against the card's sha256 before the session is built.
+        """
         return shared_session(
-            ("classifier", self.card.sha256, self.intra_op_threads, self.inter_op_threads),
+            (self.card.sha256, self.intra_op_threads, self.inter_op_threads),
             lambda: _create_session(self.path, self.card, self.intra_op_threads,
                                     self.inter_op_threads, blob=self.blob))
 
@@ -363,7 +444,12 @@ class Classifier:
             )
         return matrix
 
-    def _event_array(self, event: Any, n: int) -> np.ndarray:
+    def _event_array(self, event: Any, n: int) -> np.ndarray | None:
+        if self.card.k < 2:
+            return None
+        if event is None:
+            raise InputError(f"model {self.name!r}: a {self.card.k}-fold model needs the event "
+                             "numbers (they choose the fold model)")
         event = np.asarray(event)
         if event.ndim != 1 or event.shape[0] != n:
             raise InputError(
@@ -379,7 +465,97 @@ class Classifier:
             )
         return event.astype(np.int64, copy=False)
 
+    def evaluate(
+        self,
+        features: Mapping[str, Any] | np.ndarray,
+        event: np.ndarray | None = None,
+        *,
+        outputs: Sequence[str] | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> dict[str, np.ndarray]:
+        """The model's outputs for each event.
+
+        Args:
+            features: ``{input name: 1D array}`` with exactly the card's inputs,
+                or a float array [N, d] with columns in the card's order.
+            event: integer event numbers [N] (k-fold models: they choose the
+                fold model; ignored by single networks).
+            outputs: output names (default: all of the card's).
+            chunk_size: events per onnxruntime call.
+
+        Returns:
+            ``{output name: float32 array [N]}``.
+
+        Raises:
+            InputError: the inputs do not match the card, shapes disagree, or
+                an unknown output.
+        """
+        names = list(self.card.outputs) if outputs is None else list(outputs)
+        unknown = [o for o in names if o not in self.card.outputs]
+        if unknown:
+            raise InputError(f"model {self.name!r}: no output {unknown[0]!r} "
+                             f"(outputs: {', '.join(self.card.outputs)})")
+        matrix = self._feature_matrix(features)
+        n = matrix.shape[0]
+        events = self._event_array(event, n)
+        result = {o: np.empty(n, dtype=np.float32) for o in names}
+        if n == 0:
+            return result
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+        session = self.session()
+        for start in range(0, n, chunk_size):
+            stop = min(start + chunk_size, n)
+            feed = {FEATURES_INPUT: matrix[start:stop]}
+            if events is not None:
+                feed[EVENT_INPUT] = events[start:stop]
+            for name, values in zip(names, session.run(names, feed), strict=True):
+                result[name][start:stop] = values
+        return result
+
     def predict(
+        self,
+        features: Mapping[str, Any] | np.ndarray,
+        event: np.ndarray | None = None,
+        *,
+        output: str | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> np.ndarray:
+        """One output for each event (:meth:`evaluate` of one output).
+
+        Args:
+            features: as for :meth:`evaluate`.
+            event: as for :meth:`evaluate`.
+            output: the output (default: the card's first, ``probability`` for
+                a classifier).
+            chunk_size: events per onnxruntime call.
+
+        Returns:
+            float32 array [N].
+        """
+        name = next(iter(self.card.outputs)) if output is None else output
+        return self.evaluate(features, event, outputs=[name], chunk_size=chunk_size)[name]
+
+
+class Classifier(OnnxModel):
+    """A k-fold classifier of the analysis: ``predict(features, event)`` is the
+    probability of the positive class, event ``e`` scored by fold model ``e % k``.
+
+    Create with :func:`load_classifier`, or from a card read beforehand.
+
+    Raises:
+        InputError: the card does not describe a k-fold classifier.
+    """
+
+    def __init__(self, path: str | Path, card: ModelCard, **kwargs: Any) -> None:
+        _check_classifier(card, path)
+        super().__init__(path, card, **kwargs)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        _check_classifier(self.card, self.path)
+
+    def predict(  # type: ignore[override]
         self,
         features: Mapping[str, Any] | np.ndarray,
         event: np.ndarray,
@@ -400,23 +576,53 @@ class Classifier:
         Raises:
             InputError: the inputs do not match the card, or shapes disagree.
         """
-        matrix = self._feature_matrix(features)
-        n = matrix.shape[0]
-        events = self._event_array(event, n)
-        out = np.empty(n, dtype=np.float32)
-        if n == 0:
-            return out
-        if chunk_size < 1:
-            raise ValueError(f"chunk_size must be positive, got {chunk_size}")
-        session = self.session()
-        for start in range(0, n, chunk_size):
-            stop = min(start + chunk_size, n)
-            (prob,) = session.run(
-                [PROBABILITY_OUTPUT],
-                {FEATURES_INPUT: matrix[start:stop], EVENT_INPUT: events[start:stop]},
-            )
-            out[start:stop] = prob
-        return out
+        return super().predict(features, event, output=PROBABILITY_OUTPUT, chunk_size=chunk_size)
+
+
+def _check_classifier(card: ModelCard, path: str | Path) -> None:
+    if card.kind != CLASSIFIER_KIND or card.k < 2 or list(card.outputs) != [PROBABILITY_OUTPUT]:
+        raise InputError(
+            f"model {card.name!r}: {path} is not a k-fold classifier (kind {card.kind!r}, "
+            f"k = {card.k}, outputs {list(card.outputs)})"
+        )
+
+
+def _read_card(onnx_path: Path, card_path: str | Path | None) -> ModelCard:
+    if not onnx_path.is_file():
+        raise InputError(f"{onnx_path}: model file not found")
+    return ModelCard.read(onnx_path.with_suffix(".json") if card_path is None else card_path)
+
+
+def load_model(
+    onnx_path: str | Path,
+    card_path: str | Path | None = None,
+    *,
+    intra_op_threads: int = 1,
+    inter_op_threads: int = 1,
+) -> OnnxModel:
+    """Load any ONNX model of the project and its card, checking that they belong together.
+
+    Args:
+        onnx_path: the ``.onnx`` file.
+        card_path: its model card (default: the same path with ``.json``).
+        intra_op_threads: onnxruntime threads inside an operator.
+        inter_op_threads: onnxruntime threads across operators.
+
+    Returns:
+        The model (a :class:`Classifier` for a k-fold classifier), with this
+        process's session already created.
+
+    Raises:
+        InputError: a missing file, a card that does not match the file
+            (sha256, inputs or outputs), or a file onnxruntime cannot load.
+    """
+    onnx_path = Path(onnx_path)
+    card = _read_card(onnx_path, card_path)
+    cls = Classifier if card.kind == CLASSIFIER_KIND else OnnxModel
+    model = cls(onnx_path, card, intra_op_threads=intra_op_threads,
+                inter_op_threads=inter_op_threads)
+    model.session()
+    return model
 
 
 def load_classifier(
@@ -426,25 +632,13 @@ def load_classifier(
     intra_op_threads: int = 1,
     inter_op_threads: int = 1,
 ) -> Classifier:
-    """Load a classifier and its card, checking that they belong together.
-
-    Args:
-        onnx_path: the ``.onnx`` file.
-        card_path: its model card (default: the same path with ``.json``).
-        intra_op_threads: onnxruntime threads inside an operator.
-        inter_op_threads: onnxruntime threads across operators.
-
-    Returns:
-        The classifier, with this process's session already created.
+    """Load a k-fold classifier and its card (:func:`load_model` for classifiers only).
 
     Raises:
-        InputError: a missing file, a card that does not match the file
-            (sha256 or number of inputs), or a file onnxruntime cannot load.
+        InputError: as :func:`load_model`, or the model is not a k-fold classifier.
     """
     onnx_path = Path(onnx_path)
-    if not onnx_path.is_file():
-        raise InputError(f"{onnx_path}: model file not found")
-    card = ModelCard.read(onnx_path.with_suffix(".json") if card_path is None else card_path)
+    card = _read_card(onnx_path, card_path)
     classifier = Classifier(
         onnx_path, card, intra_op_threads=intra_op_threads, inter_op_threads=inter_op_threads
     )

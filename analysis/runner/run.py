@@ -4,6 +4,8 @@ The runner is the library side of ``ewpolar run``: it checks the fileset, builds
 processor of the config's channel, runs it with coffea's ``Runner`` on the chosen
 executor (iterative, futures or dask-distributed), and writes the outputs of
 design.md atomically: ``histograms.root``, ``cutflow.json`` and ``metrics.json``.
+:func:`run_processor` runs any other processor (e.g. the collector of the
+classifiers' training events) with the same executors and options.
 """
 
 from __future__ import annotations
@@ -39,8 +41,8 @@ from ewpolar.runner.local import local_cluster, process_pool
 if TYPE_CHECKING:
     from ewpolar.processors.common import AnalysisProcessor
 
-__all__ = ["EXECUTORS", "RunResult", "build_processor", "condor_cluster", "load_fileset",
-           "run_analysis", "tls_security", "uproot_options"]
+__all__ = ["EXECUTORS", "ProcessorRun", "RunResult", "build_processor", "condor_cluster",
+           "load_fileset", "run_analysis", "run_processor", "tls_security", "uproot_options"]
 
 log = logging.getLogger(__name__)
 
@@ -125,13 +127,16 @@ def load_fileset(path: str | Path) -> dict[str, Any]:
     return fileset
 
 
-def checkpoint_fingerprint(config: AnalysisConfig, proc: AnalysisProcessor) -> str:
+def checkpoint_fingerprint(config: AnalysisConfig | None, proc: processor.ProcessorABC) -> str:
     """What a chunk's output depends on besides its events: the config, the regions filled,
     the processor and the package version (a checkpoint of another fingerprint is not reused)."""
     from ewpolar import __version__
 
-    parts = {"config": config_hash(config), "regions": sorted(proc.regions),
-             "processor": type(proc).__qualname__, "version": __version__}
+    regions = getattr(proc, "regions", None)
+    parts = {"config": config_hash(config) if config is not None else None,
+             "regions": sorted(regions) if regions is not None else None,
+             "processor": f"{type(proc).__module__}.{type(proc).__qualname__}",
+             "version": __version__}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
@@ -487,11 +492,44 @@ def _run_chunks(runner: processor.Runner, chunks: list[Any], proc: AnalysisProce
         return runner.run(chunks, proc, uproot_options=options)
 
 
-def run_analysis(
-    config: AnalysisConfig,
+@dataclass
+class ProcessorRun:
+    """What running a processor over a fileset gave (:func:`run_processor`).
+
+    Attributes:
+        output: the processor's accumulated output.
+        files: per input file, its dataset, tree and entries, or ``error``: why
+            it could not be read.
+        runner_output: coffea's whole result (``out``, ``processed`` work items,
+            ``metrics``).
+        retried: failed chunk attempts that were tried again.
+        last_errors: per file whose chunks were given up, its attempts and last error.
+        seconds: wall time of the run (preprocessing included).
+    """
+
+    output: dict[str, Any]
+    files: dict[str, dict[str, Any]]
+    runner_output: dict[str, Any]
+    retried: int
+    last_errors: dict[str, str]
+    seconds: float
+
+
+def _check_options(executor: str, scheduler: str | None, chunksize: int, retries: int) -> None:
+    if executor not in EXECUTORS:
+        raise InputError(f"--executor {executor}: unknown executor (choose from {', '.join(EXECUTORS)})")
+    if scheduler and executor != "dask":
+        raise InputError("--scheduler: only used with --executor dask")
+    if chunksize < 1:
+        raise InputError(f"--chunksize {chunksize}: must be a positive number of entries")
+    if retries < 0:
+        raise InputError(f"--retries {retries}: must be 0 or more (attempts after a failed chunk)")
+
+
+def run_processor(
+    proc: processor.ProcessorABC,
     fileset: dict[str, Any],
     *,
-    regions: list[str] | None = None,
     executor: str = "iterative",
     workers: int = 1,
     scheduler: str | None = None,
@@ -504,51 +542,27 @@ def run_analysis(
     preload: bool = True,
     progress: bool = False,
     security: Any = None,
-    out: str | Path | None = None,
-) -> RunResult:
-    """Run the channel's processor over ``fileset`` and (optionally) write the outputs.
+    config: AnalysisConfig | None = None,
+) -> ProcessorRun:
+    """Run any coffea processor over ``fileset`` with the project's executors and options.
+
+    The executor, retries, bad-file handling, checkpoints and preloading are those
+    of :func:`run_analysis` (which runs the channel's processor with it); the
+    options mean the same. ``preload`` reads the branches the processor declares
+    (its ``columns()``, when it has one).
 
     Args:
-        config: validated analysis config.
+        proc: the processor.
         fileset: coffea fileset (see :func:`load_fileset`).
-        regions: region names, or None for all regions of the config.
-        executor: 'iterative', 'futures', 'dask', or 'condor' (HTCondor jobs from config.condor).
-        workers: processes for futures, or LocalCluster workers for dask.
-        scheduler: address of an existing dask scheduler (dask executor only).
-        security: a ``distributed.security.Security`` for a TLS scheduler (see :func:`tls_security`).
-        chunksize: entries per chunk.
-        align_clusters: end every chunk at a cluster boundary of its file (coffea's
-            ``align_clusters``), so that no basket is decompressed by two chunks; a
-            chunk then holds at least ``chunksize`` entries, up to the next cluster
-            edge (a file of one cluster is one chunk). Worth it for files with large
-            clusters (benchmarks/README_processor.md).
-        maxchunks: process at most this many chunks per dataset (quick looks).
-        skip_bad_files: skip unreadable files (coffea's skipbadfiles) and report them.
-        checkpoint: folder for per-chunk checkpoints (gzipped JSON, no pickle); a rerun
-            loads the chunks already done instead of processing them again.
-        retries: attempts after a failed chunk before the file counts as bad (0: none).
-            The same on every executor (dask's own task retries are not used).
-            ``metrics["retries"]`` counts the failed attempts that were retried.
-        preload: read each chunk's branches in one bulk read (those the processor
-            declares; see :func:`_run_chunks`) rather than one lazy read per branch.
-            The results are the same either way.
-        progress: show a progress bar.
-        out: output folder for histograms.root, cutflow.json, metrics.json.
+        config: the analysis config, for the resources of the condor executor.
 
     Raises:
-        InputError: a bad input file (without ``skip_bad_files``), or an unusable option.
+        InputError: a bad input file (without ``skip_bad_files``), no readable
+            event, or an unusable option.
     """
-    if executor not in EXECUTORS:
-        raise InputError(f"--executor {executor}: unknown executor (choose from {', '.join(EXECUTORS)})")
-    if scheduler and executor != "dask":
-        raise InputError("--scheduler: only used with --executor dask")
-    if chunksize < 1:
-        raise InputError(f"--chunksize {chunksize}: must be a positive number of entries")
-    if retries < 0:
-        raise InputError(f"--retries {retries}: must be 0 or more (attempts after a failed chunk)")
-    out_dir = ensure_writable_dir(out) if out is not None else None
-    proc = build_processor(config, regions)
+    _check_options(executor, scheduler, chunksize, retries)
     open_options = uproot_options(fileset)
+    preload = preload and callable(getattr(proc, "columns", None))
 
     checkpointer = None
     if checkpoint is not None:
@@ -610,11 +624,74 @@ def run_analysis(
     seconds = time.perf_counter() - tic
     for w in caught:
         log.info("coffea: %s", w.message)
+    return ProcessorRun(output=wrapped["out"], files=files, runner_output=wrapped,
+                        retried=retried, last_errors=last_errors, seconds=seconds)
 
-    output = wrapped["out"]
-    raw_metrics = wrapped.get("metrics", {})
-    metrics = _metrics(config, fileset, files, wrapped, raw_metrics, seconds,
-                       retried=retried, last_errors=last_errors,
+
+def run_analysis(
+    config: AnalysisConfig,
+    fileset: dict[str, Any],
+    *,
+    regions: list[str] | None = None,
+    executor: str = "iterative",
+    workers: int = 1,
+    scheduler: str | None = None,
+    chunksize: int = 100_000,
+    align_clusters: bool = False,
+    maxchunks: int | None = None,
+    skip_bad_files: bool = False,
+    checkpoint: str | Path | None = None,
+    retries: int = 1,
+    preload: bool = True,
+    progress: bool = False,
+    security: Any = None,
+    out: str | Path | None = None,
+) -> RunResult:
+    """Run the channel's processor over ``fileset`` and (optionally) write the outputs.
+
+    Args:
+        config: validated analysis config.
+        fileset: coffea fileset (see :func:`load_fileset`).
+        regions: region names, or None for all regions of the config.
+        executor: 'iterative', 'futures', 'dask', or 'condor' (HTCondor jobs from config.condor).
+        workers: processes for futures, or LocalCluster workers for dask.
+        scheduler: address of an existing dask scheduler (dask executor only).
+        security: a ``distributed.security.Security`` for a TLS scheduler (see :func:`tls_security`).
+        chunksize: entries per chunk.
+        align_clusters: end every chunk at a cluster boundary of its file (coffea's
+            ``align_clusters``), so that no basket is decompressed by two chunks; a
+            chunk then holds at least ``chunksize`` entries, up to the next cluster
+            edge (a file of one cluster is one chunk). Worth it for files with large
+            clusters (benchmarks/README_processor.md).
+        maxchunks: process at most this many chunks per dataset (quick looks).
+        skip_bad_files: skip unreadable files (coffea's skipbadfiles) and report them.
+        checkpoint: folder for per-chunk checkpoints (gzipped JSON, no pickle); a rerun
+            loads the chunks already done instead of processing them again.
+        retries: attempts after a failed chunk before the file counts as bad (0: none).
+            The same on every executor (dask's own task retries are not used).
+            ``metrics["retries"]`` counts the failed attempts that were retried.
+        preload: read each chunk's branches in one bulk read (those the processor
+            declares; see :func:`_run_chunks`) rather than one lazy read per branch.
+            The results are the same either way.
+        progress: show a progress bar.
+        out: output folder for histograms.root, cutflow.json, metrics.json.
+
+    Raises:
+        InputError: a bad input file (without ``skip_bad_files``), or an unusable option.
+    """
+    _check_options(executor, scheduler, chunksize, retries)
+    out_dir = ensure_writable_dir(out) if out is not None else None
+    proc = build_processor(config, regions)
+    run = run_processor(
+        proc, fileset, executor=executor, workers=workers, scheduler=scheduler,
+        chunksize=chunksize, align_clusters=align_clusters, maxchunks=maxchunks,
+        skip_bad_files=skip_bad_files, checkpoint=checkpoint, retries=retries, preload=preload,
+        progress=progress, security=security, config=config)
+
+    output = run.output
+    raw_metrics = run.runner_output.get("metrics", {})
+    metrics = _metrics(config, fileset, run.files, run.runner_output, raw_metrics, run.seconds,
+                       retried=run.retried, last_errors=run.last_errors,
                        executor=executor, workers=workers, chunksize=chunksize,
                        align_clusters=align_clusters, regions=regions,
                        retries=retries)

@@ -1,4 +1,4 @@
-"""Training events of the ssWW classifiers, selected from a fileset with coffea's Runner.
+"""Training events of the ssWW classifiers, selected from a fileset with the project's runner.
 
 :class:`InputCollector` is a coffea processor built on
 :class:`ewpolar.processors.ssww.SSWWProcessor`: the same object selection, region cuts
@@ -328,7 +328,7 @@ def build_training_events(
     chunksize: int = 100_000,
     progress: bool = False,
 ) -> TrainingEvents:
-    """Select the training events of a fileset with coffea's Runner.
+    """Select the training events of a fileset with :func:`ewpolar.runner.run.run_processor`.
 
     Args:
         config: the ssWW analysis config (objects, regions, luminosity).
@@ -336,8 +336,9 @@ def build_training_events(
         regions: config regions to take events from (default :data:`DEFAULT_REGIONS`);
             an event passing any of them is kept.
         inputs: observables to collect, in column order.
-        executor: ``"iterative"`` or ``"futures"``.
-        workers: processes of the futures executor.
+        executor: an executor of :data:`ewpolar.runner.run.EXECUTORS` (e.g.
+            ``"iterative"`` or ``"futures"``).
+        workers: processes of the futures executor (workers of a local dask cluster).
         chunksize: entries per chunk.
         progress: show coffea's progress bars.
 
@@ -346,24 +347,17 @@ def build_training_events(
 
     Raises:
         ConfigError: not an ssWW config, or an unknown region or input.
-        InputError: an unknown executor.
+        InputError: an unknown executor, an unreadable file, or no event in the fileset.
     """
-    from coffea import processor
-    from coffea.nanoevents import NanoAODSchema
+    from ewpolar.runner.run import run_processor
 
     if config.channel != "ssww":
         raise ConfigError(f"{config.source or 'config'}: channel: the classifier training "
                           f"events need an 'ssww' config, got '{config.channel}'")
     chosen = list(regions) if regions else list(DEFAULT_REGIONS)
     collector = InputCollector(config, chosen, inputs)
-    if executor == "iterative":
-        exe = processor.IterativeExecutor(status=progress)
-    elif executor == "futures":
-        exe = processor.FuturesExecutor(workers=workers, status=progress)
-    else:
-        raise InputError(f"--executor {executor}: choose 'iterative' or 'futures'")
-    runner = processor.Runner(executor=exe, chunksize=chunksize, schema=NanoAODSchema)
-    output = runner(dict(fileset), collector)
+    output = run_processor(collector, dict(fileset), executor=executor, workers=workers,
+                           chunksize=chunksize, progress=progress, config=config).output
     chunks = sorted(output.get("chunks", []),
                     key=lambda c: (c["dataset"], c["file"], c["entrystart"]))
     n_inputs = len(collector.inputs)

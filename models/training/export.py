@@ -1,6 +1,10 @@
-"""Export the k fold models of a classifier as one ONNX file with its model card.
+"""Export trained networks as ONNX files with their model cards.
 
-Graph (opset 17, built node by node with ``onnx.helper`` from the torch weights):
+Every model is written node by node with ``onnx.helper`` from the torch weights
+(opset 17) and checked against torch before anything is written; the card
+(:class:`ewpolar.models.runtime.ModelCard`) goes next to it.
+
+k-fold classifiers (:func:`export_classifier`): all k fold models in one graph,
 
     inputs : features float32 [N, d] (raw, in the card's input order)
              event    int64   [N]
@@ -18,6 +22,28 @@ times fewer operations per event. The export is checked against
 :class:`FoldEnsemble`, a torch module that runs all k networks and picks
 ``event % k`` with ``gather``; the two must agree to ``atol`` or
 :class:`ExportError` is raised.
+
+Single networks (:func:`export_mlp`): the reweighting (:mod:`ewpolar.models.reweighting`)
+and likelihood-ratio or score estimators (:mod:`ewpolar.models.sbi`), applied to
+every event:
+
+    input  : features float32 [N, d]
+    outputs: one or more float32 [N], named in the card
+
+Every network is an :class:`ewpolar.models.training.mlp.MLP` (its logit ``g(x)``);
+an output applies one transformation to it (:data:`OUTPUT_TRANSFORMS`):
+
+=============  ====================================================================
+``identity``   g(x) (a regression output, e.g. a score)
+``sigmoid``    1 / (1 + exp(−g(x))) (the probability of label 1)
+``negate``     −g(x) (e.g. log r = log p0/p1 of a classifier trained with label 1 = p1)
+=============  ====================================================================
+
+An *anchored* network (e.g. :class:`ewpolar.models.sbi.estimators.AnchoredMLP`: a
+module with attributes ``network``, the MLP, and ``anchor_reference``) subtracts
+its value at a reference parameter: g(x, θ) − g(x, θ_ref), with θ the last input
+column. The graph then evaluates the network twice, on the features and on the
+features with the last column set to θ_ref.
 
 Why not ``torch.onnx.export``: its default (dynamo) exporter needs
 ``onnxscript``, which the ``train`` extra does not carry, and the TorchScript
@@ -40,6 +66,8 @@ import numpy as np
 import onnx
 import torch
 from ewpolar.models.runtime import (
+    CLASSIFIER_KIND,
+    CLASSIFIER_OUTPUTS,
     EVENT_INPUT,
     FEATURES_INPUT,
     PROBABILITY_OUTPUT,
@@ -52,11 +80,15 @@ from torch import nn
 
 __all__ = [
     "OPSET",
+    "OUTPUT_TRANSFORMS",
     "ExportError",
     "FoldEnsemble",
+    "build_mlp_graph",
     "build_onnx_model",
     "export_classifier",
     "export_cross_validation",
+    "export_mlp",
+    "torch_outputs",
     "verify_export",
 ]
 
@@ -344,23 +376,34 @@ def export_classifier(
         name=name or path.stem,
         inputs=tuple(inputs),
         sha256=hashlib.sha256(blob).hexdigest(),
-        k=k,
-        fold_auc=tuple(float(a) for a in fold_auc),
         training=training,
         ewpolar_version=ewpolar.__version__,
-        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        created=_now(),
+        kind=CLASSIFIER_KIND,
+        outputs=dict(CLASSIFIER_OUTPUTS),
+        k=k,
+        fold_auc=tuple(float(a) for a in fold_auc),
         extra={
             "onnx": {
                 "file": path.name,
                 "opset": opset,
                 "inputs": {FEATURES_INPUT: f"float32 [N, {len(inputs)}]",
                            EVENT_INPUT: "int64 [N]"},
-                "output": {PROBABILITY_OUTPUT: "float32 [N], probability of label 1"},
                 "max_abs_diff_vs_torch": diff,
             },
             "torch_version": torch.__version__,
         },
     )
+    _write(path, blob, card)
+    return card
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _write(path: Path, blob: bytes, card: ModelCard) -> None:
+    """``path`` (the graph's bytes) and its card next to it, each replaced atomically."""
     json.dumps(card.to_dict())  # fail on a non-JSON training description before writing
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -368,7 +411,6 @@ def export_classifier(
     tmp.replace(path)
     card.write(path.with_suffix(".json"))
     log.info("wrote %s and its model card", path)
-    return card
 
 
 def export_cross_validation(
@@ -387,3 +429,185 @@ def export_cross_validation(
     return export_classifier(
         cv.models, path, inputs=cv.inputs, fold_auc=cv.fold_auc, config=cv.config, **kwargs
     )
+
+
+# --------------------------------------------------------------------------- single networks
+
+#: output transformation name → what it computes from the network output g(x)
+OUTPUT_TRANSFORMS = {
+    "identity": "g(x)",
+    "sigmoid": "1 / (1 + exp(-g(x)))",
+    "negate": "-g(x)",
+}
+
+
+def _anchor(model: Any) -> float | None:
+    """θ_ref of an anchored network (attribute ``anchor_reference``), None for a plain MLP."""
+    ref = getattr(model, "anchor_reference", None)
+    return None if ref is None else float(ref)
+
+
+def torch_outputs(model: Any, features: np.ndarray, outputs: Mapping[str, str],
+                  batch_size: int = 65536) -> dict[str, np.ndarray]:
+    """What the graph of :func:`build_mlp_graph` computes, evaluated with torch
+    (eval mode, no gradients)."""
+    x = torch.as_tensor(np.ascontiguousarray(features, dtype=np.float32))
+    raw = np.empty(x.shape[0], dtype=np.float32)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, x.shape[0], batch_size):
+                raw[start:start + batch_size] = model(x[start:start + batch_size]).numpy()
+    finally:
+        model.train(was_training)
+    return {name: _transform(raw, kind) for name, kind in outputs.items()}
+
+
+def _transform(raw: np.ndarray, kind: str) -> np.ndarray:
+    if kind == "identity":
+        return raw
+    if kind == "negate":
+        return -raw
+    if kind == "sigmoid":
+        return (1.0 / (1.0 + np.exp(-raw.astype(np.float64)))).astype(np.float32)
+    raise ValueError(f"unknown output transform {kind!r}; choose from {sorted(OUTPUT_TRANSFORMS)}")
+
+
+def build_mlp_graph(model: Any, outputs: Mapping[str, str], *, name: str = "ewpolar_mlp",
+                    doc: str = "") -> onnx.ModelProto:
+    """ONNX model of one MLP (or an anchored network) with the given outputs.
+
+    Args:
+        model: an :class:`~ewpolar.models.training.mlp.MLP` or an anchored network.
+        outputs: output name → transform (:data:`OUTPUT_TRANSFORMS`).
+        name: graph name.
+        doc: the model's doc string.
+
+    Returns:
+        A checked ``onnx.ModelProto`` (opset :data:`OPSET`).
+    """
+    if not outputs:
+        raise ValueError("need at least one output")
+    for out_name, kind in outputs.items():
+        if kind not in OUTPUT_TRANSFORMS:
+            raise ValueError(f"output {out_name!r}: unknown transform {kind!r}; "
+                             f"choose from {sorted(OUTPUT_TRANSFORMS)}")
+        if out_name in (FEATURES_INPUT, EVENT_INPUT):
+            raise ValueError(f"output name {out_name!r} is a graph input's name")
+    reference = _anchor(model)
+    network = model.network if reference is not None else model
+    n_inputs = network.n_inputs
+    g = _GraphBuilder()
+    g.const("axis1", np.array([1], dtype=np.int64))
+    logit = _fold_network(g, network, 0, FEATURES_INPUT)
+    if reference is not None:
+        # features with the parameter column set to the reference: x · mask + ref · (1 − mask)
+        mask = np.ones(n_inputs, dtype=np.float32)
+        mask[-1] = 0.0
+        offset = np.zeros(n_inputs, dtype=np.float32)
+        offset[-1] = reference
+        masked = g.node("Mul", [FEATURES_INPUT, g.const("reference_mask", mask)], "masked")
+        at_ref = g.node("Add", [masked, g.const("reference_offset", offset)], "features_at_ref")
+        logit_ref = _fold_network(g, network, 1, at_ref)  # the same weights, stored again
+        logit = g.node("Sub", [logit, logit_ref], "anchored_logit")
+    for out_name, kind in outputs.items():
+        if kind == "identity":
+            g.node("Identity", [logit], out_name)
+        elif kind == "negate":
+            g.node("Neg", [logit], out_name)
+        else:
+            g.node("Sigmoid", [logit], out_name)
+    graph = helper.make_graph(
+        g.nodes, name,
+        [helper.make_tensor_value_info(FEATURES_INPUT, TensorProto.FLOAT, ["N", n_inputs])],
+        [helper.make_tensor_value_info(o, TensorProto.FLOAT, ["N"]) for o in outputs],
+        g.initializers,
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="ewpolar", producer_version=ewpolar.__version__)
+    proto.ir_version = _IR_VERSION
+    proto.doc_string = doc or "single MLP; outputs: " + ", ".join(
+        f"{o} = {OUTPUT_TRANSFORMS[k]}" for o, k in outputs.items())
+    onnx.checker.check_model(proto, full_check=True)
+    return proto
+
+
+def _session(blob: bytes) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(blob, options, providers=["CPUExecutionProvider"])
+
+
+def export_mlp(model: Any, path: str | Path, *, inputs: Sequence[str], outputs: Mapping[str, str],
+               kind: str, training: Mapping[str, Any] | None = None,
+               extra: Mapping[str, Any] | None = None, name: str | None = None,
+               reference_features: np.ndarray | None = None, atol: float = 1e-5) -> ModelCard:
+    """Write one network as ``path`` (.onnx) and its card ``path.with_suffix('.json')``.
+
+    Args:
+        model: an :class:`~ewpolar.models.training.mlp.MLP` or an anchored network.
+        path: output ``.onnx`` file.
+        inputs: ordered input names (the columns of ``features``).
+        outputs: output name → transform (:data:`OUTPUT_TRANSFORMS`).
+        kind: what the network estimates (``dctr``, ``carl``, ``alice``, ``alices``,
+            ``sally``), the card's ``kind``.
+        training: training configuration and facts for the card.
+        extra: further card fields (e.g. a calibration).
+        name: model name (default: the file stem).
+        reference_features: rows to check the export on (default: 4096 draws
+            around the network's input means).
+        atol: largest allowed |ONNX − torch| difference of any output.
+
+    Returns:
+        The model card that was written.
+
+    Raises:
+        ExportError: ONNX and torch disagree beyond ``atol``.
+        ValueError: ``inputs`` does not match the network, or ``kind`` is that
+            of the k-fold classifiers.
+    """
+    path = Path(path)
+    if path.suffix != ".onnx":
+        raise ValueError(f"model file must end in .onnx, got {path}")
+    if kind == CLASSIFIER_KIND:
+        raise ValueError(f"kind {kind!r} is that of the k-fold classifiers (export_classifier)")
+    network = model.network if _anchor(model) is not None else model
+    if len(inputs) != network.n_inputs:
+        raise ValueError(f"{len(inputs)} input names for a network with {network.n_inputs} inputs")
+    proto = build_mlp_graph(model, outputs, name=f"ewpolar_{kind}")
+    blob = proto.SerializeToString()
+    if reference_features is None:
+        rng = np.random.default_rng(0)
+        mean = network.input_mean.numpy()
+        scale = network.input_scale.numpy()
+        reference_features = mean + scale * rng.normal(size=(4096, mean.size))
+    x = np.ascontiguousarray(reference_features[:20_000], dtype=np.float32)
+    got = _session(blob).run(list(outputs), {FEATURES_INPUT: x})
+    want = torch_outputs(model, x, outputs)
+    diff = max((float(np.max(np.abs(a - want[o]))) if x.shape[0] else 0.0)
+               for o, a in zip(outputs, got, strict=True))
+    if not diff <= atol:
+        raise ExportError(f"ONNX and torch outputs differ by up to {diff:.3g} (> {atol:g})")
+    log.info("ONNX export of %s agrees with torch to %.2g on %d events", path.name, diff, x.shape[0])
+    card = ModelCard(
+        name=name or path.stem,
+        inputs=tuple(inputs),
+        sha256=hashlib.sha256(blob).hexdigest(),
+        training={**dict(training or {}), "architecture": dict(model.architecture)},
+        ewpolar_version=ewpolar.__version__,
+        created=_now(),
+        kind=kind,
+        outputs={o: f"float32 [N], {OUTPUT_TRANSFORMS[k]}" for o, k in outputs.items()},
+        extra={**dict(extra or {}),
+               "onnx": {"file": path.name, "opset": OPSET,
+                        "inputs": {FEATURES_INPUT: f"float32 [N, {len(inputs)}]"},
+                        "max_abs_diff_vs_torch": diff},
+               "torch_version": torch.__version__},
+    )
+    _write(path, blob, card)
+    return card

@@ -238,8 +238,9 @@ def test_user_errors_are_one_line(args, message, trained, config, fileset_path, 
 
 
 def test_help_of_the_commands():
-    for name in ("train", "optimize", "select-inputs"):
+    for name in ("train", "optimize", "select-inputs", "reweight", "sbi"):
         result = CliRunner().invoke(cli, [name, "--help"])
         assert result.exit_code == 0
         assert "--out" in result.output
-        assert "--fileset" in result.output
+        if name not in ("reweight", "sbi"):
+            assert "--fileset" in result.output

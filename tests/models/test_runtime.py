@@ -1,10 +1,11 @@
-"""ONNX inference: card checks, one-line errors, batching, pickling and session reuse."""
+"""ONNX models: the card format, card checks, one-line errors, batching, pickling, session reuse."""
 
 from __future__ import annotations
 
 import json
 import multiprocessing
 import pickle
+import re
 import shutil
 from pathlib import Path
 
@@ -210,3 +211,104 @@ def test_scores_in_a_spawned_worker(exported: tuple[Path, list[MLP]]) -> None:
     with ctx.Pool(1) as pool:
         remote = pool.apply(clf.predict, (features, event))  # the bound method pickles clf
     np.testing.assert_array_equal(remote, clf.predict(features, event))
+
+
+# --------------------------------------------------------------------------- the card format
+
+MODELS_DIR = Path(inference.__file__).parent
+SHIPPED_CARDS = sorted(MODELS_DIR.glob("ssww_*.json"))
+
+
+def test_the_shipped_models_are_there() -> None:
+    assert [p.stem for p in SHIPPED_CARDS] == ["ssww_ll_vs_tx", "ssww_lx_vs_tt", "ssww_sig_vs_bkg"]
+
+
+@pytest.mark.parametrize("card_path", SHIPPED_CARDS, ids=lambda p: p.stem)
+def test_shipped_card_matches_its_model(card_path: Path) -> None:
+    """sha256 of the file, the graph's input width and the processor's observables."""
+    import onnxruntime as ort
+    from ewpolar.core.config import load_config
+    from ewpolar.processors.ssww import SSWWProcessor
+
+    card = inference.ModelCard.read(card_path)
+    onnx_path = card_path.with_suffix(".onnx")
+    assert card.sha256 == sha256_file(onnx_path), f"{onnx_path.name}: sha256 differs from its card"
+    session = ort.InferenceSession(onnx_path.read_bytes(), providers=["CPUExecutionProvider"])
+    shapes = {i.name: i.shape for i in session.get_inputs()}
+    assert shapes["features"][1] == len(card.inputs), "the card's inputs are not the graph's"
+    known = SSWWProcessor(load_config("ssww")).feature_functions()
+    assert [name for name in card.inputs if name not in known] == []
+    assert (card.kind, card.k, list(card.outputs)) == ("classifier", 5, ["probability"])
+    assert isinstance(inference.load_model(onnx_path), Classifier)
+
+
+def _card(**changes: object) -> dict[str, object]:
+    data: dict[str, object] = {
+        "format": inference.CARD_FORMAT, "name": "m", "inputs": ["a", "b"], "sha256": "0" * 64,
+        "training": {}, "ewpolar_version": "1", "created": "2026-01-01T00:00:00+00:00",
+        "kind": "sally", "outputs": {"score": "float32 [N], g(x)"}}
+    data.update(changes)
+    return data
+
+
+def test_one_card_format_for_classifiers_and_single_networks() -> None:
+    single = inference.ModelCard.from_dict(_card(dctr={"clip_max": 5.0}))
+    assert (single.kind, single.k, single.fold_auc) == ("sally", 1, ())
+    assert single.extra == {"dctr": {"clip_max": 5.0}}
+    written = single.to_dict()
+    assert "fold_auc" not in written
+    assert inference.ModelCard.from_dict(written) == single
+    # a card without kind and outputs (the shipped ones) is a k-fold classifier
+    plain = _card(training={"k": 3}, fold_auc=[0.7, 0.8, 0.9])
+    del plain["kind"], plain["outputs"]
+    classifier = inference.ModelCard.from_dict(plain)
+    assert (classifier.kind, classifier.k, list(classifier.outputs)) == (
+        "classifier", 3, ["probability"])
+    assert classifier.to_dict()["mean_auc"] == pytest.approx(0.8)
+    assert inference.ModelCard.from_dict(classifier.to_dict()) == classifier
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"format": "ewpolar-mlp-card/1"}, "unknown model card format"),
+    ({"kind": "classifier"}, "'training.k' (number of folds) must be an integer"),
+    ({"training": {"k": 1}}, "'training.k' must be at least 2"),
+    ({"training": {"k": 2}}, "lacks ['fold_auc']"),
+    ({"outputs": {"features": "x"}}, "names a graph input"),
+    ({"outputs": {}}, "non-empty mapping"),
+    ({"inputs": ["a", "a"]}, "lists a name twice"),
+])
+def test_invalid_cards_are_refused(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(InputError, match=re.escape(message)):
+        inference.ModelCard.from_dict(_card(**changes))
+
+
+def test_single_network_loads_as_a_model_but_not_as_a_classifier(tmp_path: Path) -> None:
+    from ewpolar.models.training.export import export_mlp, torch_outputs
+
+    torch.manual_seed(0)
+    net = MLP(2, n_layers=1, width=4, input_mean=np.zeros(2), input_scale=np.ones(2)).eval()
+    outputs = {"score": "identity", "probability": "sigmoid"}
+    card = export_mlp(net, tmp_path / "sally.onnx", inputs=["a", "b"], outputs=outputs,
+                      kind="sally")
+    assert json.loads((tmp_path / "sally.json").read_text())["format"] == inference.CARD_FORMAT
+    model = inference.load_model(tmp_path / "sally.onnx")
+    assert not isinstance(model, Classifier)
+    assert model.card == card
+    x = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32)
+    want = torch_outputs(net, x, outputs)
+    got = model.evaluate({"a": x[:, 0], "b": x[:, 1]})
+    assert set(got) == {"score", "probability"}
+    np.testing.assert_allclose(got["score"], want["score"], atol=1e-5)
+    np.testing.assert_array_equal(model.predict(x, output="probability"), got["probability"])
+    with pytest.raises(InputError, match="no output 'logit'"):
+        model.predict(x, output="logit")
+    with pytest.raises(InputError) as err:
+        load_classifier(tmp_path / "sally.onnx")
+    assert_one_line(err, "'sally'", "not a k-fold classifier")
+
+
+def test_a_classifier_needs_event_numbers(exported: tuple[Path, list[MLP]]) -> None:
+    model = inference.load_model(exported[0])
+    features, _ = events(5)
+    with pytest.raises(InputError, match="needs the event numbers"):
+        model.evaluate(features)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from ewpolar.core.errors import InputError
-from ewpolar.models.cli_ml import reweight
+from ewpolar.models.cli import reweight
 from ewpolar.models.reweighting import (
     DCTRConfig,
     DCTRReweighter,
