@@ -23,7 +23,7 @@ them here.
 measured, so each W is built as W_i = ℓ_i + ν_i with ν_i carrying half of the
 missing p_T and its p_z from the W-mass constraint (smaller |p_z| root); θ*_i is
 the angle of ℓ_i in the W_i rest frame against the W_i direction in the
-W_1 + W_2 frame (:func:`ewpolar.observables.lepton_pair_cos_theta_star`).
+W_1 + W_2 frame (:func:`ewpolar.observables.lepton_pair_cos_theta_star_p4`).
 
 ``cos_theta_star_truth`` (generator level, only when the config asks for it, as
 it reads ``GenPart``): charged leptons (e, μ, τ) whose mother is a W boson; for

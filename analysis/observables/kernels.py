@@ -33,15 +33,12 @@ arithmetic on the same float64 inputs: boosted four-vectors are good to about
 float64 boost loses about γ² · 5e-16 (5e-8 at γ = 1e4); cos θ* and cos δ⁺ are
 evaluated from invariants and stay within ~1e-15 up to γ = 1e5.
 
-Awkward-level helpers (:func:`to_pxpypze`, :func:`nth_pxpypze`,
-:func:`met_pxpy`, :func:`lepton_pair_cos_theta_star`,
-:func:`wh_cos_delta_plus`) take coffea candidates (records with ``pt, eta,
-phi, mass`` fields, e.g. ``events.Muon[mask]``; or ``x, y, z, t`` /
-``px, py, pz, E``) and return numpy arrays aligned with the events. Their
-numpy-level counterparts (:func:`nth_pxpypze_flat` on a collection's offsets and
-flat columns, :func:`ptetaphim_to_pxpypze`, :func:`lepton_pair_cos_theta_star_p4`,
-:func:`wh_cos_delta_plus_p4` on four-vectors already at hand) give the same numbers
-without awkward operations.
+Column conversions: :func:`ptetaphim_to_pxpypze` turns flat ``pt, eta, phi,
+mass`` columns (float32 or float64) into float64 ``px, py, pz, E``, and
+:func:`nth_pxpypze_flat` does the same for the n-th object of each event of a
+collection given by its offsets and flat columns. Helpers that take awkward
+records (coffea candidates, `vector` Momentum4D records) live in
+:mod:`ewpolar.observables.arrays`.
 """
 
 from __future__ import annotations
@@ -50,7 +47,6 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import awkward as ak
 import numba
 import numpy as np
 from llvmlite import ir
@@ -60,6 +56,7 @@ from numba.extending import intrinsic
 __all__ = [
     "MW_GEV",
     "NEUTRINO_PZ_RULES",
+    "FourArrays",
     "boost_to_rest_frame",
     "cos_delta_plus",
     "cos_theta_star",
@@ -68,9 +65,6 @@ __all__ = [
     "delta_phi_ll",
     "delta_y",
     "delta_y_jj",
-    "lepton_pair_cos_theta_star",
-    "lepton_pair_cos_theta_star_p4",
-    "met_pxpy",
     "mjj",
     "mll",
     "mt_tot",
@@ -78,15 +72,11 @@ __all__ = [
     "mt_ww",
     "neutrino_four_vector",
     "neutrino_pz",
-    "nth_pxpypze",
     "nth_pxpypze_flat",
     "pair_mass",
     "ptetaphim_to_pxpypze",
     "r_pt",
     "rapidity",
-    "to_pxpypze",
-    "wh_cos_delta_plus",
-    "wh_cos_delta_plus_p4",
     "zeppenfeld",
 ]
 
@@ -95,6 +85,9 @@ MW_GEV = 80.379
 
 #: Valid values of the ``rule`` argument of :func:`neutrino_pz`.
 NEUTRINO_PZ_RULES = ("min_abs", "wh_beta")
+
+#: One four-vector per entry as four float64 arrays ``(px, py, pz, e)``, GeV.
+FourArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 _NAN = math.nan
 _INF = math.inf
@@ -947,96 +940,8 @@ def mt_tot(
 
 
 # ---------------------------------------------------------------------------
-# awkward-level helpers for processors
+# column conversions
 # ---------------------------------------------------------------------------
-
-FourArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-
-
-def _column(records: ak.Array, name: str) -> np.ndarray:
-    """One field of a 1-D record array as numpy (a view when there is no None); None -> nan."""
-    col = records[name]
-    if isinstance(col.layout, ak.contents.NumpyArray) or not col.layout.is_option:
-        return ak.to_numpy(col)
-    return np.asarray(ak.to_numpy(ak.fill_none(col, np.nan)), dtype=np.float64)
-
-
-def _flat_pxpypze(records: ak.Array, fill_value: float) -> FourArrays:
-    fields = set(ak.fields(records))
-    if {"pt", "eta", "phi"} <= fields:
-        cols = [_column(records, f) for f in ("pt", "eta", "phi")]
-        cols.append(_column(records, "mass") if "mass" in fields else np.zeros(len(records)))
-        if any(c.dtype != np.float32 or not c.flags.c_contiguous for c in cols):
-            cols = [np.ascontiguousarray(c, dtype=np.float64) for c in cols]
-        out = tuple(np.empty(len(cols[0])) for _ in range(4))
-        _ptetaphim_kernel(*cols, *out)
-    else:
-        for names in (("x", "y", "z", "t"), ("px", "py", "pz", "E"), ("px", "py", "pz", "energy")):
-            if set(names) <= fields:
-                out = tuple(np.array(_column(records, f), dtype=np.float64) for f in names)
-                break
-        else:
-            raise TypeError(
-                "candidates need fields pt, eta, phi[, mass] or x, y, z, t or px, py, pz, E; "
-                f"got {sorted(fields)}"
-            )
-    if not math.isnan(fill_value) and isinstance(ak.type(records).content, ak.types.OptionType):
-        missing = ak.to_numpy(ak.is_none(records))
-        for x in out:
-            x[missing] = fill_value
-    return out  # type: ignore[return-value]
-
-
-def to_pxpypze(candidates: ak.Array, fill_value: float = np.nan) -> FourArrays:
-    """Candidates (pt/eta/phi/mass records) as four float64 numpy arrays px, py, pz, E.
-
-    Args:
-        candidates: Awkward record array with fields ``pt, eta, phi[, mass]``
-            (GeV; coffea ``PtEtaPhiMLorentzVector`` / ``PtEtaPhiMCandidate``;
-            missing ``mass`` means massless) or ``x, y, z, t`` or ``px, py, pz, E``.
-            One record per event (``n * Record``, None allowed) or a jagged array
-            (``n * var * Record``), which is flattened.
-        fill_value: Value of all four components for a None entry.
-
-    Returns:
-        ``(px, py, pz, e)``, GeV: one entry per event for 1-D input, one per
-        candidate for jagged input (``ak.unflatten(x, ak.num(candidates))``
-        restores the event structure). Fields are read as views where the
-        layout allows (float32 included); the outputs are new float64 arrays.
-    """
-    arr = ak.Array(candidates)
-    if arr.ndim == 2:
-        arr = ak.flatten(arr, axis=1)
-    elif arr.ndim != 1:
-        raise ValueError(f"expected 1-D or jagged candidates, got {arr.ndim} dimensions")
-    return _flat_pxpypze(arr, fill_value)
-
-
-def nth_pxpypze(candidates: ak.Array, n: int = 0, fill_value: float = np.nan) -> FourArrays:
-    """The n-th candidate of each event (0 = leading in the array's order) as px, py, pz, E.
-
-    Args:
-        candidates: Jagged record array (``n_events * var * Record``), fields as
-            in :func:`to_pxpypze`. NanoAOD collections are p_T-ordered.
-        n: Index within the event.
-        fill_value: Value of all four components for events with fewer than
-            ``n + 1`` candidates.
-
-    Returns:
-        ``(px, py, pz, e)`` float64 arrays of length n_events, GeV.
-    """
-    arr = ak.Array(candidates)
-    if arr.ndim != 2:
-        raise ValueError(f"expected jagged candidates (n * var * record), got {arr.type}")
-    counts = np.asarray(ak.to_numpy(ak.fill_none(ak.num(arr, axis=1), 0)), dtype=np.int64)
-    starts = np.cumsum(counts) - counts
-    present = counts > n
-    picked = ak.flatten(arr, axis=1)[starts[present] + n]
-    values = _flat_pxpypze(picked, fill_value)
-    out = tuple(np.full(len(counts), fill_value, dtype=np.float64) for _ in range(4))
-    for o, v in zip(out, values, strict=True):
-        o[present] = v
-    return out  # type: ignore[return-value]
 
 
 def nth_pxpypze_flat(offsets: np.ndarray, pt: np.ndarray, eta: np.ndarray, phi: np.ndarray,
@@ -1053,7 +958,8 @@ def nth_pxpypze_flat(offsets: np.ndarray, pt: np.ndarray, eta: np.ndarray, phi: 
     Returns:
         ``(px, py, pz, e)`` float64 arrays of length ``len(offsets) - 1``;
         nan for events with fewer than ``n + 1`` objects. Same numbers as
-        :func:`nth_pxpypze` on the equivalent jagged candidates.
+        :func:`ewpolar.observables.arrays.nth_pxpypze` on the equivalent
+        jagged candidates.
     """
     cols = [np.ascontiguousarray(c) for c in (pt, eta, phi, mass)]
     if any(c.dtype != np.float32 for c in cols):
@@ -1067,7 +973,8 @@ def nth_pxpypze_flat(offsets: np.ndarray, pt: np.ndarray, eta: np.ndarray, phi: 
 def ptetaphim_to_pxpypze(pt: Any, eta: Any, phi: Any, mass: Any) -> FourArrays:
     """Flat (pt, eta, phi, mass) columns (float32 or float64, GeV) as float64 px, py, pz, E.
 
-    The same numbers as :func:`to_pxpypze` on records with these fields.
+    The same numbers as :func:`ewpolar.observables.arrays.to_pxpypze` on
+    records with these fields.
     """
     cols = [np.ascontiguousarray(c) for c in (pt, eta, phi, mass)]
     if any(c.dtype != np.float32 for c in cols):
@@ -1075,193 +982,3 @@ def ptetaphim_to_pxpypze(pt: Any, eta: Any, phi: Any, mass: Any) -> FourArrays:
     out = tuple(np.empty(len(cols[0])) for _ in range(4))
     _ptetaphim_kernel(*cols, *out)
     return out  # type: ignore[return-value]
-
-
-def met_pxpy(met: ak.Array, fill_value: float = np.nan) -> tuple[np.ndarray, np.ndarray]:
-    """Missing transverse momentum (records with ``pt, phi``, GeV) as float64 px, py.
-
-    Returns:
-        ``(met_px, met_py)``, GeV, one entry per event; ``fill_value`` for None.
-    """
-    arr = ak.Array(met)
-    pt = np.asarray(_column(arr, "pt"), dtype=np.float64)
-    phi = np.asarray(_column(arr, "phi"), dtype=np.float64)
-    px, py = pt * np.cos(phi), pt * np.sin(phi)
-    if not math.isnan(fill_value):
-        missing = np.isnan(pt)
-        px[missing] = fill_value
-        py[missing] = fill_value
-    return px, py
-
-
-def _add(a: FourArrays, b: FourArrays) -> FourArrays:
-    return (a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3])
-
-
-def _valid(*vectors: FourArrays) -> np.ndarray:
-    """Events where every given four-vector is present (missing ones are nan)."""
-    ok = np.ones(len(vectors[0][0]), dtype=bool)
-    for v in vectors:
-        ok &= ~np.isnan(v[3])
-    return ok
-
-
-def lepton_pair_cos_theta_star(
-    leptons: ak.Array,
-    neutrinos: ak.Array | None = None,
-    met: ak.Array | None = None,
-    *,
-    mw: float = MW_GEV,
-    fill_value: float = np.nan,
-) -> tuple[np.ndarray, np.ndarray]:
-    """cos θ* of the two leading leptons in the WW rest frame (ssWW, physics.md §1a, §2).
-
-    W_i = ℓ_i + ν_i, F = W_1 + W_2, ``cos θ*_i = cos_theta_star(ℓ_i, W_i, F)``.
-
-    With ``neutrinos`` (e.g. generator neutrinos), ``neutrinos[:, i]`` is taken
-    as the partner of ``leptons[:, i]``. With ``met`` only, the two neutrinos are
-    not measurable; the proxy used here gives each neutrino half of the missing
-    p_T and solves its p_z from the W-mass constraint (:func:`neutrino_pz`,
-    rule ``"min_abs"``). It is an approximation, not the generator-level angle.
-
-    Args:
-        leptons: Jagged lepton candidates (fields as in :func:`to_pxpypze`),
-            p_T-ordered; the first two are used.
-        neutrinos: Jagged neutrinos, ordered to match the leptons.
-        met: Missing transverse momentum records (``pt, phi``), one per event.
-        mw: W mass for the ``met`` proxy, GeV.
-        fill_value: Result for events with fewer than two leptons, fewer than
-            two neutrinos, or no MET entry (or nan in those inputs).
-
-    Returns:
-        ``(cos θ*_1, cos θ*_2)``, float64 arrays aligned with the events.
-        Kernel conventions (see :func:`cos_theta_star`) apply to present events.
-
-    Raises:
-        ValueError: Neither or both of ``neutrinos`` and ``met`` given.
-    """
-    if (neutrinos is None) == (met is None):
-        raise ValueError("give exactly one of 'neutrinos' and 'met'")
-    l1 = nth_pxpypze(leptons, 0)
-    l2 = nth_pxpypze(leptons, 1)
-    if neutrinos is None:
-        return lepton_pair_cos_theta_star_p4(l1, l2, *met_pxpy(met), mw=mw,
-                                             fill_value=fill_value)
-    n1 = nth_pxpypze(neutrinos, 0)
-    n2 = nth_pxpypze(neutrinos, 1)
-    return _pair_cos_theta_star(l1, l2, n1, n2, _valid(l1, l2, n1, n2), fill_value)
-
-
-def lepton_pair_cos_theta_star_p4(
-    l1: FourArrays,
-    l2: FourArrays,
-    met_px: np.ndarray,
-    met_py: np.ndarray,
-    *,
-    mw: float = MW_GEV,
-    fill_value: float = np.nan,
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`lepton_pair_cos_theta_star` with ``met`` from four-vectors already at hand.
-
-    Args:
-        l1, l2: (px, py, pz, E) of the leading and subleading lepton (nan where
-            absent), GeV.
-        met_px, met_py: missing transverse momentum, GeV.
-        mw: W mass of the neutrino p_z constraint, GeV.
-        fill_value: result where a lepton or the MET is missing.
-
-    Returns:
-        ``(cos θ*_1, cos θ*_2)``, the numbers of :func:`lepton_pair_cos_theta_star`.
-    """
-    mx, my = 0.5 * met_px, 0.5 * met_py
-    n1 = neutrino_four_vector(mx, my, neutrino_pz(*l1, mx, my, mw=mw, rule="min_abs"))
-    n2 = neutrino_four_vector(mx, my, neutrino_pz(*l2, mx, my, mw=mw, rule="min_abs"))
-    return _pair_cos_theta_star(l1, l2, n1, n2, _valid(l1, l2) & ~np.isnan(mx), fill_value)
-
-
-def _pair_cos_theta_star(l1: FourArrays, l2: FourArrays, n1: FourArrays, n2: FourArrays,
-                         ok: np.ndarray, fill_value: float) -> tuple[np.ndarray, np.ndarray]:
-    w1 = _add(l1, n1)
-    w2 = _add(l2, n2)
-    frame = _add(w1, w2)
-    c1 = cos_theta_star(*l1, *w1, *frame)
-    c2 = cos_theta_star(*l2, *w2, *frame)
-    return np.where(ok, c1, fill_value), np.where(ok, c2, fill_value)
-
-
-def wh_cos_delta_plus(
-    lepton: ak.Array,
-    met: ak.Array,
-    bjets: ak.Array,
-    rule: str = "wh_beta",
-    *,
-    mw: float = MW_GEV,
-    fill_value: float = np.nan,
-) -> np.ndarray:
-    """cos δ⁺ per WH event (physics.md §1b) from the leading lepton, MET and two leading b-jets.
-
-    H = b1 + b2; the neutrino p_z is solved with :func:`neutrino_pz` (``rule``,
-    H as the Higgs candidate); then :func:`cos_delta_plus`. Multiply by the
-    lepton charge for the binned Q_ℓ · cos δ⁺.
-
-    Args:
-        lepton: Lepton candidates, jagged (the leading one is used) or one per
-            event (None allowed); fields as in :func:`to_pxpypze`.
-        met: Missing transverse momentum records (``pt, phi``), one per event.
-        bjets: Jagged b-jet candidates, p_T-ordered; the first two are used.
-        rule: Neutrino p_z rule, one of ``NEUTRINO_PZ_RULES``.
-        mw: W mass of the constraint, GeV.
-        fill_value: Result for events without a lepton, without two b-jets or
-            without MET.
-
-    Returns:
-        cos δ⁺ as a float64 array aligned with the events; kernel conventions
-        (see :func:`cos_delta_plus`, :func:`neutrino_pz`) for present events.
-
-    Raises:
-        ValueError: Unknown ``rule``.
-    """
-    if rule not in NEUTRINO_PZ_RULES:
-        raise ValueError(
-            f"unknown neutrino_pz rule {rule!r}; valid rules: {', '.join(NEUTRINO_PZ_RULES)}"
-        )
-    lep_arr = ak.Array(lepton)
-    lep = nth_pxpypze(lep_arr, 0) if lep_arr.ndim == 2 else to_pxpypze(lep_arr)
-    return wh_cos_delta_plus_p4(lep, nth_pxpypze(bjets, 0), nth_pxpypze(bjets, 1),
-                                *met_pxpy(met), rule=rule, mw=mw, fill_value=fill_value)
-
-
-def wh_cos_delta_plus_p4(
-    lepton: FourArrays,
-    b1: FourArrays,
-    b2: FourArrays,
-    met_px: np.ndarray,
-    met_py: np.ndarray,
-    rule: str = "wh_beta",
-    *,
-    mw: float = MW_GEV,
-    fill_value: float = np.nan,
-) -> np.ndarray:
-    """:func:`wh_cos_delta_plus` from four-vectors already at hand.
-
-    Args:
-        lepton, b1, b2: (px, py, pz, E) of the lepton and the two leading b-jets
-            (nan where absent), GeV.
-        met_px, met_py: missing transverse momentum, GeV.
-        rule, mw, fill_value: as in :func:`wh_cos_delta_plus`.
-
-    Raises:
-        ValueError: Unknown ``rule``.
-    """
-    if rule not in NEUTRINO_PZ_RULES:
-        raise ValueError(
-            f"unknown neutrino_pz rule {rule!r}; valid rules: {', '.join(NEUTRINO_PZ_RULES)}"
-        )
-    lep = lepton
-    higgs = _add(b1, b2)
-    mx, my = met_px, met_py
-    h_px, h_py, h_pz, h_e = higgs
-    pz = neutrino_pz(*lep, mx, my, mw=mw, rule=rule, h_px=h_px, h_py=h_py, h_pz=h_pz, h_e=h_e)
-    nu = neutrino_four_vector(mx, my, pz)
-    ok = _valid(lep, higgs) & ~np.isnan(mx) & ~np.isnan(my)
-    return np.where(ok, cos_delta_plus(*lep, *nu, *higgs), fill_value)
