@@ -33,7 +33,7 @@ from ewpolar.core.outputs import atomic_write_json, ensure_writable_dir
 from ewpolar.runner.checkpoint import JSONCheckpointer
 
 if TYPE_CHECKING:
-    from ewpolar.processors.common import AnalysisProcessor
+    from ewpolar.processors.base import AnalysisProcessor
 
 __all__ = ["EXECUTORS", "RunResult", "build_processor", "condor_cluster", "load_fileset",
            "local_cluster", "run_analysis", "tls_security", "uproot_options"]
