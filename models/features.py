@@ -83,6 +83,9 @@ import numpy as np
 from ewpolar import observables as obs
 from ewpolar.core.config import AnalysisConfig, Region
 from ewpolar.core.errors import InputError
+from ewpolar.selections.objects import build_objects, flat_parts
+from ewpolar.selections.regions import region_cuts, region_selection
+from ewpolar.selections.variables import EventVariables
 
 __all__ = [
     "FEATURES",
@@ -217,7 +220,7 @@ class FeatureContext:
     """
 
     events: Any
-    variables: Any
+    variables: EventVariables
     region: Region | None = None
     notes: set[str] = field(default_factory=set)
     index: np.ndarray | None = None
@@ -336,8 +339,6 @@ def _w_decay_leptons(offsets, pdg_id, mother, events, out):
 
 def _cos_theta_star_truth(c: FeatureContext) -> np.ndarray:
     """Generator-level cos θ* of the two W → ℓν leptons in the WW frame ((n, 2), NaN: none)."""
-    from ewpolar.selections.objects import flat_parts
-
     n = len(c.events)
     if "GenPart" not in c.events.fields:
         c.notes.add("cos_theta_star_truth: no GenPart collection; not filled")
@@ -487,10 +488,6 @@ def build_features(branches: Mapping[str, Any], config: AnalysisConfig, *,
     Raises:
         InputError: an unknown feature or region, or missing object branches.
     """
-    from ewpolar.selections.objects import build_objects
-    from ewpolar.selections.regions import region_cuts, region_selection
-    from ewpolar.selections.variables import EventVariables
-
     names = tuple(default_features(config) if names is None else names)
     unknown = [n for n in names if n not in FEATURES]
     if unknown:

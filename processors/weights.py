@@ -349,7 +349,7 @@ class EventWeights:
         corr = self._corrections[key]
         n = len(nominal.n_leptons)
         values: dict[str, np.ndarray] = {}
-        for syst in ("nominal", "up", "down"):
+        for syst in ("nominal", "up", "down"):  # values of the correction's "syst" input
             rows = slice(None) if syst == "nominal" or selected is None else selected
             args = []
             for var in corr.inputs:
