@@ -1,7 +1,7 @@
 """WH (W → ℓν, H → bb̄) with CP violation in the HWW vertex: the coffea processor.
 
 Regions, weights, systematics, cutflows and the output layout are those of
-:mod:`ewpolar.processors.common`.
+:mod:`ewpolar.processors.base`.
 
 Histograms (axes dataset, region, systematic, then the observables):
 
@@ -30,32 +30,21 @@ B = cp_quad / nominal. ``nominal`` itself is the SM (c = 0).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import awkward as ak
 import numpy as np
 from coffea.analysis_tools import Weights
-from ewpolar import observables as obs
-from ewpolar.processors.common import AnalysisProcessor, FeatureContext, HistSpec, SampleInfo
+from ewpolar.core.naming import CP_INT, CP_QUAD
+from ewpolar.processors.base import AnalysisProcessor
+from ewpolar.processors.filling import HistSpec
+from ewpolar.processors.weights import SampleInfo
 
 __all__ = ["CP_CATEGORIES", "WHProcessor"]
 
 #: extra systematic-axis categories of the WH signal: interference and quadratic weights
 #: (branch ``CPWeight_<field>``)
-CP_CATEGORIES = {"cp_int": "int", "cp_quad": "quad"}
+CP_CATEGORIES = {CP_INT: "int", CP_QUAD: "quad"}
 
 _2D = ("q_cos_delta_plus", "ptw")
-
-
-def _cos_delta_plus(ctx: FeatureContext) -> np.ndarray:
-    return obs.wh_cos_delta_plus_p4(ctx.p4("lepton", 0), ctx.p4("bjet", 0), ctx.p4("bjet", 1),
-                                    *ctx.met_pxpy(), rule=ctx.region.neutrino_rule)
-
-
-def _ptw(ctx: FeatureContext) -> np.ndarray:
-    lx, ly, _, _ = ctx.p4("lepton", 0)
-    mx, my = ctx.met_pxpy()
-    return np.hypot(lx + mx, ly + my)
 
 
 class WHProcessor(AnalysisProcessor):
@@ -83,17 +72,6 @@ class WHProcessor(AnalysisProcessor):
             specs.append(HistSpec("_".join(_2D), _2D))
             keys = [k for k in keys if k not in _2D]
         return specs + [HistSpec(k, (k,)) for k in keys]
-
-    def feature_functions(self) -> dict[str, Callable[[FeatureContext], np.ndarray]]:
-        return {
-            **super().feature_functions(),
-            "cos_delta_plus": _cos_delta_plus,
-            "q_cos_delta_plus": lambda c: c.variables.lepton(0, "charge") * _cos_delta_plus(c),
-            "ptw": _ptw,
-            "mt_w": lambda c: obs.mt_w(*c.p4("lepton", 0), *c.met_pxpy()),
-            "mt_tot": lambda c: obs.mt_tot(*c.p4("lepton", 0), *c.p4("bjet", 0),
-                                           *c.p4("bjet", 1), *c.met_pxpy()),
-        }
 
     def _extra_weights(self, events: ak.Array, sample: SampleInfo, weights: Weights,
                        mask: np.ndarray, notes: set[str]) -> dict[str, np.ndarray]:

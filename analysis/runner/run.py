@@ -39,7 +39,7 @@ from ewpolar.runner.checkpoint import JSONCheckpointer
 from ewpolar.runner.local import local_cluster, process_pool
 
 if TYPE_CHECKING:
-    from ewpolar.processors.common import AnalysisProcessor
+    from ewpolar.processors.base import AnalysisProcessor
 
 __all__ = ["EXECUTORS", "ProcessorRun", "RunResult", "build_processor", "condor_cluster",
            "load_fileset", "run_analysis", "run_processor", "tls_security", "uproot_options"]
@@ -479,7 +479,7 @@ def _run_chunks(runner: processor.Runner, chunks: list[Any], proc: AnalysisProce
     attempts come back in the output (:func:`_attempts`, :func:`_attempt_report`).
 
     The branches are those the processor declares (``proc.columns()``; see
-    :meth:`ewpolar.processors.common.AnalysisProcessor.columns`), given to every work item
+    :meth:`ewpolar.processors.base.AnalysisProcessor.columns`), given to every work item
     as coffea's ``preload``: a chunk reads them in one ``tree.arrays`` call, as
     ``uproot.iterate`` does, instead of one lazy read per branch. A branch a file
     lacks is not asked for, and one the processor reads without declaring it is

@@ -38,9 +38,10 @@ import awkward as ak
 import numpy as np
 from ewpolar.core.config import AnalysisConfig
 from ewpolar.core.errors import ConfigError, InputError
+from ewpolar.core.naming import NOMINAL
+from ewpolar.models.features import FeatureContext
 from ewpolar.models.training.data import TrainingSet
 from ewpolar.models.training.inputs import SSWW_CLASSIFIERS, SSWW_INPUTS
-from ewpolar.processors.common import NOMINAL, FeatureContext
 from ewpolar.processors.ssww import SSWWProcessor
 from ewpolar.selections.objects import build_objects
 from ewpolar.selections.regions import region_cuts, region_selection

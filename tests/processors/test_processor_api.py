@@ -174,15 +174,14 @@ def test_empty_chunk_and_data(wh_config, wh_fileset, events_of):
 def test_truth_cos_theta_star_closure(ssww_config, ssww_fileset, events_of):
     """Generator-level cos θ* recovers the generated longitudinal fraction (f0 = 2 − 5⟨cos²θ*⟩)."""
     from ewpolar.generator import expected_helicity_fractions
-    from ewpolar.processors.common import FeatureContext
-    from ewpolar.processors.ssww import _cos_theta_star_truth
+    from ewpolar.models.features import FEATURES, FeatureContext
     from ewpolar.selections.objects import build_objects
     from ewpolar.selections.variables import EventVariables
 
     events = events_of(first_file(ssww_fileset, "ssww_TT"), {"dataset": "ssww_TT"})
     variables = EventVariables(build_objects(events, ssww_config.objects))
     ctx = FeatureContext(events, variables, ssww_config.regions["signal"], set())
-    cos = _cos_theta_star_truth(ctx)
+    cos = FEATURES["cos_theta_star_truth"](ctx)
     cos = cos[~np.isnan(cos)]
     assert len(cos) == 2 * len(events)  # every ssWW event has two W -> l nu
     f0 = 2 - 5 * np.mean(cos**2)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import awkward as ak
 import hist
 import numpy as np
@@ -191,13 +189,6 @@ def test_kfactor_by_polarization(ssww_config, ssww_fileset, events_of, tmp_path)
             assert nominal > 0
             assert total(h, systematic="kfactor_up") == pytest.approx(1.1 * nominal)
             assert total(h, systematic="kfactor_down") == pytest.approx(0.9 * nominal)
-
-
-def test_shipped_kfactors_are_marked_as_placeholders(ssww_config):
-    text = ssww_config.resolve(ssww_config.systematics["kfactor"].file).read_text()
-    data = json.loads(text)
-    assert "PLACEHOLDER" in data["corrections"][0]["description"]
-    assert "2409.03620" in data["corrections"][0]["description"]
 
 
 def test_missing_metadata_falls_back_to_genweight(wh_config, wh_fileset, events_of):
