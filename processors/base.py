@@ -201,6 +201,13 @@ class AnalysisProcessor(processor.ProcessorABC):
         """Additional nominal-selection categories of a channel (none by default)."""
         return {}
 
+    @property
+    def models(self) -> dict[str, dict[str, str]]:
+        """The ONNX models this processor evaluates: path, sha256 and kind of each (for
+        the run's metrics, so that a result names the exact models behind it)."""
+        return {name: {"path": str(c.path), "sha256": c.card.sha256, "kind": c.card.kind}
+                for name, c in sorted(self._classifiers.items())}
+
     # -- classifiers ---------------------------------------------------------------------
     @property
     def classifier_inputs(self) -> tuple[str, ...]:

@@ -73,6 +73,9 @@ def find_classifiers(config: AnalysisConfig, known: Collection[str], owner: str,
         # travel with the pickled processor, so workers need no access to the file
         try:
             classifiers[name] = Classifier(path, card, intra_op_threads=1, inter_op_threads=1)
+            # a file whose bytes match its card but that onnxruntime cannot load is found
+            # here, in one line, not by every worker at its first chunk
+            classifiers[name].session()
         except InputError as err:
             raise InputError(f"models.{name}: {err}") from None
     for tname, tmpl in config.templates.items():

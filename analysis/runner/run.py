@@ -10,6 +10,7 @@ classifiers' training events) with the same executors and options.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import gc
@@ -34,7 +35,7 @@ from coffea.nanoevents import NanoAODSchema
 from ewpolar.core.config import AnalysisConfig, CondorSettings, config_hash
 from ewpolar.core.errors import InputError, MissingBranchesError
 from ewpolar.core.histio import write_histograms
-from ewpolar.core.outputs import atomic_write_json, ensure_writable_dir
+from ewpolar.core.outputs import OutputLock, atomic_write_json, ensure_writable_dir, staged_outputs
 from ewpolar.runner.checkpoint import JSONCheckpointer
 from ewpolar.runner.local import local_cluster, process_pool
 
@@ -196,9 +197,15 @@ def _dask_client(client: Any) -> Any:
         client.register_plugin(WorkerSetup())
     except Exception as exc:
         where = getattr(client.scheduler, "address", None) or "the dask scheduler"
+        # a remote worker's ImportError may arrive as a plain Exception naming it
+        if any(isinstance(c, ImportError) or "ModuleNotFoundError" in str(c)
+               or "ImportError" in str(c) for c in _exception_chain(exc)):
+            cause = "the workers need ewpolar installed"
+        else:
+            # e.g. a worker that died or lost its connection meanwhile: not an install problem
+            cause = "a worker failed while setting it up; check the workers' logs"
         raise InputError(f"dask workers of {where}: cannot set up ewpolar's worker plugin "
-                         f"({_one_line(exc)}); the workers need "
-                         "ewpolar installed") from None
+                         f"({_one_line(exc)}); {cause}") from None
     return client
 
 
@@ -229,6 +236,29 @@ def _dask_executor(client: Any, progress: bool) -> processor.DaskExecutor:
     return processor.DaskExecutor(client=_dask_client(client), status=progress, retries=0)
 
 
+def _connect(scheduler: str, security: Any) -> Any:
+    """A client of the scheduler at ``scheduler``, or one line saying why not.
+
+    Raises:
+        InputError: TLS options with a plain address, a TLS address without them, a
+            refused TLS handshake, or no scheduler answering.
+    """
+    import dask
+    from distributed import Client
+
+    tls = scheduler.startswith("tls://")
+    if security is not None and not tls:
+        raise InputError(f"--scheduler {scheduler}: --tls-ca-file/--tls-cert/--tls-key given, "
+                         "but the address is not a tls:// one")
+    if tls and security is None and not dask.config.get("distributed.comm.tls.ca-file", None):
+        raise InputError(f"--scheduler {scheduler}: a TLS scheduler needs --tls-ca-file, "
+                         "--tls-cert and --tls-key")
+    try:
+        return Client(scheduler, timeout="20s", security=security)
+    except (OSError, TimeoutError, TypeError, ValueError) as exc:
+        raise InputError(f"--scheduler {scheduler}: cannot connect: {_one_line(exc)}") from None
+
+
 @contextmanager
 def _executor(name: str, workers: int, scheduler: str | None, progress: bool,
               retries: int, config: AnalysisConfig | None = None,
@@ -245,10 +275,7 @@ def _executor(name: str, workers: int, scheduler: str | None, progress: bool,
         from distributed import Client
 
         if scheduler:
-            try:
-                client = Client(scheduler, timeout="20s", security=security)
-            except (OSError, TimeoutError) as exc:
-                raise InputError(f"--scheduler {scheduler}: cannot connect: {exc}") from None
+            client = _connect(scheduler, security)
             cluster = None
         else:
             cluster = local_cluster(workers)
@@ -681,28 +708,37 @@ def run_analysis(
     """
     _check_options(executor, scheduler, chunksize, retries)
     out_dir = ensure_writable_dir(out) if out is not None else None
-    proc = build_processor(config, regions)
-    run = run_processor(
-        proc, fileset, executor=executor, workers=workers, scheduler=scheduler,
-        chunksize=chunksize, align_clusters=align_clusters, maxchunks=maxchunks,
-        skip_bad_files=skip_bad_files, checkpoint=checkpoint, retries=retries, preload=preload,
-        progress=progress, security=security, config=config)
+    # one run at a time per output folder, for the whole run: a second run into the
+    # same folder stops at once instead of interleaving its files with this one's
+    with OutputLock(out_dir) if out_dir is not None else contextlib.nullcontext():
+        proc = build_processor(config, regions)
+        run = run_processor(
+            proc, fileset, executor=executor, workers=workers, scheduler=scheduler,
+            chunksize=chunksize, align_clusters=align_clusters, maxchunks=maxchunks,
+            skip_bad_files=skip_bad_files, checkpoint=checkpoint, retries=retries,
+            preload=preload, progress=progress, security=security, config=config)
 
-    output = run.output
-    raw_metrics = run.runner_output.get("metrics", {})
-    metrics = _metrics(config, fileset, run.files, run.runner_output, raw_metrics, run.seconds,
-                       retried=run.retried, last_errors=run.last_errors,
-                       executor=executor, workers=workers, chunksize=chunksize,
-                       align_clusters=align_clusters, regions=regions,
-                       retries=retries)
-    # what the processors skipped or assumed (missing branches, metadata)
-    metrics["notes"] = sorted(output.get("notes", []))
+        output = run.output
+        raw_metrics = run.runner_output.get("metrics", {})
+        metrics = _metrics(config, fileset, run.files, run.runner_output, raw_metrics,
+                           run.seconds, retried=run.retried, last_errors=run.last_errors,
+                           executor=executor, workers=workers, chunksize=chunksize,
+                           align_clusters=align_clusters, regions=regions,
+                           retries=retries)
+        # what the processors skipped or assumed (missing branches, metadata)
+        metrics["notes"] = sorted(output.get("notes", []))
+        metrics["models"] = proc.models
 
-    result = RunResult(output=output, metrics=metrics, out_dir=out_dir)
-    if out_dir is not None:
-        result.files["histograms"] = write_histograms(output["hists"], out_dir / "histograms.root")
-        result.files["cutflow"] = atomic_write_json(out_dir / "cutflow.json", output.get("cutflow", {}))
-        result.files["metrics"] = atomic_write_json(out_dir / "metrics.json", metrics)
+        result = RunResult(output=output, metrics=metrics, out_dir=out_dir)
+        if out_dir is not None:
+            # the three files appear together or not at all (a full disk stops them all)
+            with staged_outputs(out_dir) as stage:
+                write_histograms(output["hists"], stage / "histograms.root")
+                atomic_write_json(stage / "cutflow.json", output.get("cutflow", {}))
+                atomic_write_json(stage / "metrics.json", metrics)
+            result.files = {"histograms": out_dir / "histograms.root",
+                            "cutflow": out_dir / "cutflow.json",
+                            "metrics": out_dir / "metrics.json"}
     return result
 
 

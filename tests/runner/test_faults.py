@@ -169,3 +169,122 @@ def test_fileset_entries_of_the_wrong_type_are_one_line(uncompressed: Path, tmp_
     code, err = _run("--fileset", str(fileset), "--out", str(tmp_path / "o"))
     assert code == 2
     assert named in _one_line(err)
+
+
+# ---------------------------------------------------------------- outputs of a run
+
+
+def test_two_runs_into_one_folder_do_not_mix(uncompressed: Path, tmp_path: Path) -> None:
+    from ewpolar.core.outputs import OutputLock
+
+    out = tmp_path / "o"
+    out.mkdir()
+    # another run holds the folder: this one stops at once, in one line, writing nothing
+    with OutputLock(out):
+        code, err = _run("--fileset", str(uncompressed), "--out", str(out))
+    assert code == 2
+    assert "another ewpolar run" in _one_line(err)
+    assert not (out / "histograms.root").exists()
+    # the lock ends with its run
+    code, err = _run("--fileset", str(uncompressed), "--out", str(out))
+    assert code == 0, err
+
+
+def test_a_full_disk_leaves_no_partial_output(uncompressed: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from ewpolar.runner import run as run_module
+
+    real = run_module.atomic_write_json
+
+    def no_room(path, data, *args, **kwargs):
+        if Path(path).name == "metrics.json":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, data, *args, **kwargs)
+
+    monkeypatch.setattr(run_module, "atomic_write_json", no_room)
+    out = tmp_path / "o"
+    code, err = _run("--fileset", str(uncompressed), "--out", str(out))
+    assert code == 2
+    assert "no space left" in _one_line(err)
+    # histograms.root and cutflow.json were written, but not left behind without metrics.json
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".ewpolar.lock")) == []
+
+
+# ---------------------------------------------------------------- models
+
+
+def test_a_model_file_that_is_not_a_model_is_one_line(tmp_path: Path) -> None:
+    import hashlib
+
+    import yaml
+
+    models = tmp_path / "models"
+    shutil.copytree(Path(default_config_path("ssww")).parent.parent / "models", models)
+    bad = models / "ssww_sig_vs_bkg.onnx"
+    bad.write_bytes(b"this is not an ONNX protobuf" * 100)
+    card = json.loads(bad.with_suffix(".json").read_text())
+    card["sha256"] = hashlib.sha256(bad.read_bytes()).hexdigest()  # the card agrees
+    bad.with_suffix(".json").write_text(json.dumps(card))
+    cfg = yaml.safe_load(Path(SSWW).read_text())
+    for spec in cfg["models"].values():
+        spec["path"] = str(models / Path(spec["path"]).name)
+    cfg["systematics"]["kfactor"]["file"] = str(Path(SSWW).parent / cfg["systematics"]["kfactor"]["file"])
+    config = tmp_path / "ssww.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    fileset = generate(load_config("ssww"), events=200, seed=2, out=tmp_path / "s", datasets=["wz"])
+    result = CliRunner().invoke(main, ["run", "--config", str(config), "--fileset", str(fileset),
+                                       "--no-progress", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    line = _one_line(result.stderr)
+    assert "ssww_sig_vs_bkg.onnx" in line
+    assert "sig_vs_bkg" in line
+
+
+def test_metrics_name_the_models_behind_the_results(uncompressed: Path, tmp_path: Path) -> None:
+    code, err = _run("--fileset", str(uncompressed), "--out", str(tmp_path / "o"))
+    assert code == 0, err
+    models = json.loads((tmp_path / "o" / "metrics.json").read_text())["models"]
+    assert set(models) == {"sig_vs_bkg", "ll_vs_tx", "lx_vs_tt"}
+    for spec in models.values():
+        assert spec["sha256"] == hashlib_file(spec["path"])
+
+
+def hashlib_file(path: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+# ---------------------------------------------------------------- dask schedulers
+
+
+@pytest.mark.slow
+def test_tls_refusals_are_one_line(uncompressed: Path, tmp_path: Path) -> None:
+    from distributed.security import Security
+    from ewpolar.runner.local import local_cluster
+
+    other = Security.temporary()  # credentials of somebody else
+    files = {}
+    for option, pem in (("--tls-ca-file", other.tls_ca_file), ("--tls-cert", other.tls_client_cert),
+                        ("--tls-key", other.tls_client_key)):
+        path = tmp_path / option.strip("-")
+        path.write_text(pem)
+        files[option] = str(path)
+    tls_args = [x for kv in files.items() for x in kv]
+    base = ["--fileset", str(uncompressed), "--executor", "dask", "--out", str(tmp_path / "o")]
+    with local_cluster(1) as cluster:
+        address = cluster.scheduler_address
+        cases = {
+            "no certificates for a TLS scheduler": ([*base, "--scheduler", address], "needs --tls-ca-file"),
+            "TLS options with a tcp:// address": (
+                [*base, "--scheduler", address.replace("tls://", "tcp://"), *tls_args], "not a tls://"),
+            "certificates the scheduler does not trust": (
+                [*base, "--scheduler", address, *tls_args], "cannot connect"),
+        }
+        for case, (args, expected) in cases.items():
+            code, err = _run(*args)
+            assert code == 2, case
+            assert expected in _one_line(err), case
+            assert address.split("//")[1] in err, case

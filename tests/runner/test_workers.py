@@ -97,3 +97,29 @@ def test_workers_without_ewpolar_give_one_line(monkeypatch: pytest.MonkeyPatch, 
     assert "need ewpolar installed" in msg
     assert not (tmp_path / "out" / "histograms.root").exists()
 
+
+
+class _FailsOnTheWorkers(WorkerSetup):
+    """A plugin that the workers load but whose set-up fails (as when a worker dies)."""
+
+    def setup(self, worker):
+        raise RuntimeError("worker lost during set-up")
+
+
+def test_a_plugin_failure_is_not_blamed_on_the_install(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    distributed = pytest.importorskip("distributed")
+    import ewpolar.runner.workers
+
+    cfg = load_config("ssww")
+    fileset = load_fileset(generate(cfg, events=300, seed=5, out=tmp_path / "s",
+                                    datasets=["ssww_LL"]))
+    monkeypatch.setattr(ewpolar.runner.workers, "WorkerSetup", _FailsOnTheWorkers)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=":0") as cluster, \
+            pytest.raises(InputError) as info:
+        run_analysis(cfg, fileset, executor="dask", scheduler=cluster.scheduler_address,
+                     out=tmp_path / "out")
+    msg = str(info.value)
+    assert "\n" not in msg, msg
+    assert "worker lost during set-up" in msg
+    assert "installed" not in msg
