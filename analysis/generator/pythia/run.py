@@ -1,0 +1,132 @@
+"""Run Pythia 8 on one block of events and return its NanoAOD branches.
+
+A block is the unit of work of :func:`ewpolar.generator.pythia.generate`: a
+fixed number of events of one dataset file with its own seed sequence
+``[seed, crc32(dataset), file, block]``, which seeds both Pythia
+(``Random:seed``) and the detector's numpy generator. Blocks do not depend on
+which process runs them, so the output is the same for any number of jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from ewpolar.core.config import AnalysisConfig
+from ewpolar.core.errors import InputError
+from ewpolar.generator.nanoaod import EventColumns
+from ewpolar.generator.processes import hard_process
+from ewpolar.generator.pythia.events import EventBlock, read_event
+from ewpolar.generator.pythia.hadron import block_columns
+from ewpolar.generator.pythia.lhe import LHE_LISTS, weight_groups, write_toy_lhe
+from ewpolar.generator.pythia.processes import PYTHIA_PROCESSES, base_settings, process_settings
+
+__all__ = ["BlockTask", "run_block", "shower"]
+
+log = logging.getLogger(__name__)
+
+MAX_FAILURES = 100
+
+
+@dataclass(frozen=True)
+class BlockTask:
+    """One block: ``n`` events of ``dataset`` (``process``), or events ``lhe_skip`` … of ``lhe``."""
+
+    config: AnalysisConfig
+    dataset: str
+    process: str
+    n: int
+    entropy: tuple[int, ...]
+    block: int
+    mpi: bool = False
+    lhe: str | None = None
+    lhe_skip: int = 0
+
+
+def _pythia(settings: list[str]):
+    import pythia8mc
+
+    pythia = pythia8mc.Pythia("", False)
+    for line in settings:
+        if not pythia.readString(line):
+            raise InputError(f"Pythia rejected the setting '{line}'")
+    if not pythia.init():
+        raise InputError("Pythia failed to initialise (settings: " + "; ".join(settings) + ")")
+    return pythia
+
+
+def shower(settings: list[str], n: int, *, lhe_groups: dict[str, list[str]] | None = None,
+           ) -> tuple[EventBlock, dict[str, np.ndarray]]:
+    """Generate up to ``n`` events with ``settings``; returns them and their LHE weight lists.
+
+    With LHE input the block ends early at the end of the file. Events that
+    Pythia rejects are retried (at most :data:`MAX_FAILURES` in a row).
+    """
+    pythia = _pythia(settings)
+    block = EventBlock()
+    lists: dict[str, list[list[float]]] = {k: [] for k in (lhe_groups or {})}
+    failures = 0
+    while block.n < n:
+        if not pythia.next():
+            info = pythia.infoPython()
+            if info.atEndOfFile():
+                break
+            failures += 1
+            if failures > MAX_FAILURES:
+                raise InputError(f"Pythia failed {MAX_FAILURES} events in a row")
+            continue
+        failures = 0
+        info = pythia.infoPython()
+        read_event(pythia.event, info, block)
+        if lhe_groups:
+            w0 = block.weight[-1]
+            for key, ids in lhe_groups.items():
+                lists[key].append([_lhe_weight(info, i, w0) for i in ids])
+    return block, {k: np.asarray(v, dtype=np.float64).reshape(block.n, -1) for k, v in lists.items()}
+
+
+def _lhe_weight(info, weight_id: str, nominal: float) -> float:
+    value = info.getWeightsDetailedValue(weight_id)
+    return value / nominal if nominal else 1.0
+
+
+def run_block(task: BlockTask) -> EventColumns:
+    """Shower one block and turn it into NanoAOD branches (runs in a worker process)."""
+    seq = np.random.SeedSequence(task.entropy)
+    pythia_seed = int(seq.generate_state(1)[0] % 900_000_000) + 1
+    toy_seq, det_seq = seq.spawn(2)
+    settings = base_settings(pythia_seed, mpi=task.mpi)
+    spec = PYTHIA_PROCESSES.get(task.process)
+    tmpdir = None
+    groups = None
+    try:
+        if task.lhe is not None:
+            groups = weight_groups(Path(task.lhe))
+            settings += ["Beams:frameType = 4", f"Beams:LHEF = {task.lhe}",
+                         f"Beams:nSkipLHEFatInit = {task.lhe_skip}"]
+        elif spec is not None and spec.from_toy_lhe:
+            tmpdir = tempfile.TemporaryDirectory(prefix="ewpolar-lhe-")
+            path = Path(tmpdir.name) / "toy.lhe"
+            hard = hard_process(task.config, task.dataset, task.n, np.random.default_rng(toy_seq))
+            write_toy_lhe(path, hard, task.process)
+            groups = weight_groups(path)
+            settings += ["Beams:frameType = 4", f"Beams:LHEF = {path}",
+                         "SpaceShower:dipoleRecoil = on"]
+        else:
+            settings += process_settings(task.process, task.block)
+        block, lists = shower(settings, task.n, lhe_groups=groups)
+    finally:
+        if tmpdir is not None:
+            tmpdir.cleanup()
+    if task.lhe is None and spec is not None and spec.from_toy_lhe:
+        block.weight = [1.0] * block.n  # unweighted toy events: XWGTUP = 1
+    lhe_lists = {k: v for k, v in lists.items() if k in LHE_LISTS and v.shape[1]}
+    rng = np.random.default_rng(det_seq)
+    log.debug("block %s of %s: %d events (pid %d)", task.block, task.dataset, block.n, os.getpid())
+    return block_columns(task.config, task.process, block, rng,
+                         cp=bool(spec is not None and spec.cp_weights) or task.lhe is not None,
+                         lhe_lists=lhe_lists)
