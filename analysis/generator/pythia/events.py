@@ -126,10 +126,10 @@ def read_event(ev, info, block: EventBlock) -> None:
     hard_pdg = (0, 0)
     for i in range(3, size):
         p = ev[i]
+        st = p.status()
         pid = p.id()
         aid = abs(pid)
-        st = p.status()
-        if p.isFinal():
+        if st > 0:  # final state
             if aid in _NEUTRINOS:
                 lepton_cands.append(i)
                 continue

@@ -10,9 +10,11 @@ Pythia processes (13 TeV pp, NNPDF2.3 LO / Monash defaults):
   a dataset holds ℓ⁺ and ℓ⁻ events in equal parts; non-prompt leptons come
   from the real b- and c-hadron decays;
 - ``ttbar_dileptonic``: both W → ℓν;
-- ``wbb`` and ``wjets``: W + jet (``WeakBosonAndParton:qqbar2Wg`` and ``qg2Wq``,
-  p̂_T > 20 GeV), W → eν, μν, τν; W + bb̄ comes from g → bb̄ in the shower and
-  flavour excitation;
+- ``wjets``: W + jet (``WeakBosonAndParton:qqbar2Wg`` and ``qg2Wq``,
+  p̂_T > 20 GeV), W → eν, μν, τν, with W + bb̄ from g → bb̄ in the shower;
+- ``wbb``: W + bb̄ (Pythia has no W bb̄ matrix element and W + jets gives two
+  b jets in about one event in a hundred): the toy's parton-level W(→ ℓν) bb̄
+  events written as LHE and showered;
 - ``wz``: ``WeakDoubleBoson:ffbar2ZW`` with W → ℓν and Z → ee, μμ;
 - ``ssww_ew`` and ``ssww_qcd``: the toy's parton-level events of the same
   process (polarised for ``ssww_ew``) written as LHE and showered
@@ -52,7 +54,7 @@ PYTHIA_PROCESSES: dict[str, PythiaProcess] = {
     "ttbar_semileptonic": PythiaProcess(_TTBAR, charge_alternating=True),
     "ttbar_nonprompt": PythiaProcess(_TTBAR, charge_alternating=True),
     "ttbar_dileptonic": PythiaProcess((*_TTBAR, "24:onMode = off", f"24:onIfAny = {_W_LEPTONIC}")),
-    "wbb": PythiaProcess(_WJETS),
+    "wbb": PythiaProcess(from_toy_lhe=True),
     "wjets": PythiaProcess(_WJETS),
     "wz": PythiaProcess(("WeakDoubleBoson:ffbar2ZW = on", "24:onMode = off",
                          f"24:onIfAny = {_W_LEPTONIC}", "23:onMode = off", "23:onIfAny = 11 13")),

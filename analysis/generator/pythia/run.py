@@ -60,10 +60,13 @@ def _pythia(settings: list[str]):
 
 
 def shower(settings: list[str], n: int, *, lhe_groups: dict[str, list[str]] | None = None,
-           ) -> tuple[EventBlock, dict[str, np.ndarray]]:
+           lhe_range: bool = False) -> tuple[EventBlock, dict[str, np.ndarray]]:
     """Generate up to ``n`` events with ``settings``; returns them and their LHE weight lists.
 
-    With LHE input the block ends early at the end of the file. Events that
+    With LHE input (``lhe_groups`` not None) ``genWeight`` is the event's ``XWGTUP``
+    and the block ends early at the end of the file; with ``lhe_range`` it ends
+    once ``n`` LHE events have been read (accepted or not), so that blocks of a
+    file never share an event. Events that
     Pythia rejects are retried (at most :data:`MAX_FAILURES` in a row).
     """
     pythia = _pythia(settings)
@@ -73,7 +76,7 @@ def shower(settings: list[str], n: int, *, lhe_groups: dict[str, list[str]] | No
     while block.n < n:
         if not pythia.next():
             info = pythia.infoPython()
-            if info.atEndOfFile():
+            if info.atEndOfFile() or (lhe_range and info.nTried() >= n):
                 break
             failures += 1
             if failures > MAX_FAILURES:
@@ -82,10 +85,13 @@ def shower(settings: list[str], n: int, *, lhe_groups: dict[str, list[str]] | No
         failures = 0
         info = pythia.infoPython()
         read_event(pythia.event, info, block)
-        if lhe_groups:
+        if lhe_groups is not None:
+            block.weight[-1] = info.eventWeightLHEF  # XWGTUP as in the file
             w0 = block.weight[-1]
             for key, ids in lhe_groups.items():
                 lists[key].append([_lhe_weight(info, i, w0) for i in ids])
+        if lhe_range and info.nTried() >= n:
+            break
     return block, {k: np.asarray(v, dtype=np.float64).reshape(block.n, -1) for k, v in lists.items()}
 
 
@@ -111,19 +117,20 @@ def run_block(task: BlockTask) -> EventColumns:
         elif spec is not None and spec.from_toy_lhe:
             tmpdir = tempfile.TemporaryDirectory(prefix="ewpolar-lhe-")
             path = Path(tmpdir.name) / "toy.lhe"
-            hard = hard_process(task.config, task.dataset, task.n, np.random.default_rng(toy_seq))
+            # a few spare events replace those Pythia rejects
+            n_toy = task.n + task.n // 20 + 10
+            hard = hard_process(task.config, task.dataset, n_toy, np.random.default_rng(toy_seq))
             write_toy_lhe(path, hard, task.process)
             groups = weight_groups(path)
-            settings += ["Beams:frameType = 4", f"Beams:LHEF = {path}",
-                         "SpaceShower:dipoleRecoil = on"]
+            settings += ["Beams:frameType = 4", f"Beams:LHEF = {path}"]
+            if task.process != "wbb":  # VBS-like: recoil within the colour dipoles
+                settings.append("SpaceShower:dipoleRecoil = on")
         else:
             settings += process_settings(task.process, task.block)
-        block, lists = shower(settings, task.n, lhe_groups=groups)
+        block, lists = shower(settings, task.n, lhe_groups=groups, lhe_range=task.lhe is not None)
     finally:
         if tmpdir is not None:
             tmpdir.cleanup()
-    if task.lhe is None and spec is not None and spec.from_toy_lhe:
-        block.weight = [1.0] * block.n  # unweighted toy events: XWGTUP = 1
     lhe_lists = {k: v for k, v in lists.items() if k in LHE_LISTS and v.shape[1]}
     rng = np.random.default_rng(det_seq)
     log.debug("block %s of %s: %d events (pid %d)", task.block, task.dataset, block.n, os.getpid())

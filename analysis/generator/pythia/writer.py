@@ -63,7 +63,11 @@ def _result(future: Future) -> EventColumns:
 def _executor(jobs: int) -> contextlib.AbstractContextManager:
     if jobs <= 1:
         return contextlib.nullcontext(_Inline())
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+    # fork: the workers start without importing everything again; the parent never
+    # creates a Pythia instance when jobs > 1
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=context)
 
 
 def _progress(enabled: bool, total: int):
