@@ -60,10 +60,8 @@ def generate(channel: str, events: int | None, seed: int, out: Path, config_path
     if cfg.channel != channel:
         raise EwpolarError(f"--config {config_path}: config is for channel '{cfg.channel}', not '{channel}'")
     if lhe_path is not None or backend == "pythia":
-        try:
-            from ewpolar.generator import pythia
-        except ImportError as exc:
-            raise EwpolarError(f"--backend pythia needs the 'pythia' extra ({exc})") from None
+        from ewpolar.generator import pythia
+
         if lhe_path is not None:
             fileset = pythia.shower_lhe(cfg, lhe_path, out=out, dataset=dataset, events=events,
                                         seed=seed, progress=True, jobs=jobs, mpi=mpi)

@@ -53,7 +53,7 @@ def time_process(process: str, events: int, mpi: bool, seed: int = 1) -> dict[st
     """CPU seconds per stage for ``events`` events of a Pythia-internal ``process``."""
     cfg = load_config(CHANNEL.get(process, "wh"))
     t0 = time.process_time()
-    pythia = _pythia(base_settings(seed, mpi=mpi) + process_settings(process, 0))
+    pythia = _pythia(base_settings(seed, mpi=mpi) + process_settings(process))
     t_init = time.process_time() - t0
     block = EventBlock()
     t_next = t_read = 0.0

@@ -6,9 +6,9 @@ Pythia processes (13 TeV pp, NNPDF2.3 LO / Monash defaults):
   kept by Pythia's resonance-decay matrix elements);
 - ``ttbar_semileptonic`` and ``ttbar_nonprompt``: ``Top:gg2ttbar`` +
   ``Top:qqbar2ttbar`` with one W → ℓν (ℓ = e, μ, τ) and the other W → qq̄';
-  even blocks of events have the W⁺ decaying leptonically, odd blocks the W⁻, so
-  a dataset holds ℓ⁺ and ℓ⁻ events in equal parts; non-prompt leptons come
-  from the real b- and c-hadron decays;
+  Pythia's decay channels are set per W charge, so each block of events runs
+  two Pythia instances (W⁺ → ℓν and W⁻ → ℓν), half of the events each,
+  interleaved; non-prompt leptons come from the real b- and c-hadron decays;
 - ``ttbar_dileptonic``: both W → ℓν;
 - ``wjets``: W + jet (``WeakBosonAndParton:qqbar2Wg`` and ``qg2Wq``,
   p̂_T > 20 GeV), W → eν, μν, τν, with W + bb̄ from g → bb̄ in the shower;
@@ -36,10 +36,15 @@ _W_HADRONIC = "1 2 3 4 5"
 
 @dataclass(frozen=True)
 class PythiaProcess:
-    """Settings of one process; ``from_toy_lhe`` processes are showered toy LHE events."""
+    """Settings of one process.
+
+    ``charge_split``: the settings depend on the lepton charge (half the events
+    each); ``from_toy_lhe``: the toy's parton-level events showered through LHE;
+    ``cp_weights``: the CP weights are computed from the hard process.
+    """
 
     settings: tuple[str, ...] = ()
-    charge_alternating: bool = False
+    charge_split: bool = False
     from_toy_lhe: bool = False
     cp_weights: bool = False
 
@@ -51,8 +56,8 @@ _WJETS = ("WeakBosonAndParton:qqbar2Wg = on", "WeakBosonAndParton:qg2Wq = on",
 PYTHIA_PROCESSES: dict[str, PythiaProcess] = {
     "wh": PythiaProcess(("HiggsSM:ffbar2HW = on", "25:onMode = off", "25:onIfMatch = 5 -5",
                          "24:onMode = off", f"24:onIfAny = {_W_LEPTONIC}"), cp_weights=True),
-    "ttbar_semileptonic": PythiaProcess(_TTBAR, charge_alternating=True),
-    "ttbar_nonprompt": PythiaProcess(_TTBAR, charge_alternating=True),
+    "ttbar_semileptonic": PythiaProcess(_TTBAR, charge_split=True),
+    "ttbar_nonprompt": PythiaProcess(_TTBAR, charge_split=True),
     "ttbar_dileptonic": PythiaProcess((*_TTBAR, "24:onMode = off", f"24:onIfAny = {_W_LEPTONIC}")),
     "wbb": PythiaProcess(from_toy_lhe=True),
     "wjets": PythiaProcess(_WJETS),
@@ -82,12 +87,12 @@ def base_settings(seed: int, *, mpi: bool) -> list[str]:
     ]
 
 
-def process_settings(process: str, block: int) -> list[str]:
-    """Pythia settings of ``process`` for block ``block`` of a dataset."""
+def process_settings(process: str, lepton_charge: int = 1) -> list[str]:
+    """Pythia settings of ``process`` (for ``charge_split`` processes: of one lepton charge)."""
     spec = PYTHIA_PROCESSES[process]
     settings = list(spec.settings)
-    if spec.charge_alternating:
-        lep_sign, had_sign = ("Pos", "Neg") if block % 2 == 0 else ("Neg", "Pos")
+    if spec.charge_split:
+        lep_sign, had_sign = ("Pos", "Neg") if lepton_charge > 0 else ("Neg", "Pos")
         settings += ["24:onMode = off", f"24:on{lep_sign}IfAny = {_W_LEPTONIC}",
                      f"24:on{had_sign}IfAny = {_W_HADRONIC}"]
     return settings

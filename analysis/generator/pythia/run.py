@@ -25,7 +25,7 @@ from ewpolar.generator.pythia.hadron import block_columns
 from ewpolar.generator.pythia.lhe import LHE_LISTS, weight_groups, write_toy_lhe
 from ewpolar.generator.pythia.processes import PYTHIA_PROCESSES, base_settings, process_settings
 
-__all__ = ["BlockTask", "run_block", "shower"]
+__all__ = ["BlockTask", "interleave", "run_block", "shower"]
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +100,21 @@ def _lhe_weight(info, weight_id: str, nominal: float) -> float:
     return value / nominal if nominal else 1.0
 
 
+def interleave(first: EventBlock, second: EventBlock) -> EventBlock:
+    """Events of two blocks alternating (first[0], second[0], first[1], ...)."""
+    order = np.argsort(np.concatenate([2 * np.arange(first.n), 2 * np.arange(second.n) + 1]),
+                       kind="stable")
+    out = EventBlock()
+    for name in vars(out):
+        values = getattr(first, name) + getattr(second, name)
+        setattr(out, name, [values[k] for k in order])
+    return out
+
+
 def run_block(task: BlockTask) -> EventColumns:
     """Shower one block and turn it into NanoAOD branches (runs in a worker process)."""
     seq = np.random.SeedSequence(task.entropy)
-    pythia_seed = int(seq.generate_state(1)[0] % 900_000_000) + 1
+    pythia_seed, second_seed = (int(x % 900_000_000) + 1 for x in seq.generate_state(2))
     toy_seq, det_seq = seq.spawn(2)
     settings = base_settings(pythia_seed, mpi=task.mpi)
     spec = PYTHIA_PROCESSES.get(task.process)
@@ -125,9 +136,17 @@ def run_block(task: BlockTask) -> EventColumns:
             settings += ["Beams:frameType = 4", f"Beams:LHEF = {path}"]
             if task.process != "wbb":  # VBS-like: recoil within the colour dipoles
                 settings.append("SpaceShower:dipoleRecoil = on")
+        elif spec is not None and spec.charge_split:
+            plus, _ = shower(settings + process_settings(task.process, 1), task.n - task.n // 2)
+            minus, _ = shower(base_settings(second_seed, mpi=task.mpi)
+                              + process_settings(task.process, -1), task.n // 2)
+            settings = []
+            block, lists = interleave(plus, minus), {}
         else:
-            settings += process_settings(task.process, task.block)
-        block, lists = shower(settings, task.n, lhe_groups=groups, lhe_range=task.lhe is not None)
+            settings += process_settings(task.process)
+        if settings:
+            block, lists = shower(settings, task.n, lhe_groups=groups,
+                                  lhe_range=task.lhe is not None)
     finally:
         if tmpdir is not None:
             tmpdir.cleanup()

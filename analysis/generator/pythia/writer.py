@@ -86,6 +86,16 @@ def _progress(enabled: bool, total: int):
     return running()
 
 
+def _require_extra() -> None:
+    """One-line error when Pythia or fastjet is missing (the ``pythia`` extra)."""
+    import importlib.util
+
+    missing = [m for m in ("pythia8mc", "fastjet") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise InputError(f"the Pythia backend needs {', '.join(missing)}: "
+                         "pip install 'ewpolar[pythia]'")
+
+
 def _blocks(n: int) -> list[int]:
     return split_events(n, max(1, -(-n // BLOCK_EVENTS))) if n else [0]
 
@@ -148,6 +158,7 @@ def generate(config: AnalysisConfig, *, events: int, seed: int, out: Path,
     """
     if events < 1:
         raise InputError(f"--events {events}: need at least one event per dataset")
+    _require_extra()
     names = list(config.samples) if datasets is None else list(datasets)
     samples = {name: pythia_sample(config, name) for name in names}
     folder = prepare_folder(Path(out))
@@ -198,6 +209,7 @@ def shower_lhe(config: AnalysisConfig, lhe: Path, *, out: Path, dataset: str | N
     (:mod:`.lhe`). The dataset is named ``dataset`` (default: the file's stem);
     when the config has a sample of that name its metadata is used.
     """
+    _require_extra()
     path = Path(lhe)
     if not path.is_file():
         raise InputError(f"--lhe {lhe}: no such file")
