@@ -20,6 +20,10 @@ Toy events as LHE (:func:`write_toy_lhe`)
     ``scale_variation`` (9) and ``PDF`` (31), so the showered file carries them
     like a generator's file would.
 
+    The toy does not bound the energy of its tag quarks, so a few per cent of
+    its W±W±jj events need x > 1; Pythia rejects those, and the block showers
+    spare toy events in their place (:func:`ewpolar.generator.pythia.run.run_block`).
+
 Weight groups of a user's LHE file (:func:`weight_groups`)
     Groups whose name contains "scale" become ``LHEScaleWeight``; groups whose
     name contains "pdf" or with a ``combine`` attribute (hessian, replicas, ...)
