@@ -32,24 +32,46 @@ def main(verbose: int) -> None:
 @main.command()
 @click.option("--channel", type=click.Choice(["ssww", "wh"]), required=True,
               help="Which analysis' samples to make.")
-@click.option("--events", type=click.IntRange(min=1), default=10_000, show_default=True,
-              help="Events per dataset.")
+@click.option("--events", type=click.IntRange(min=1), default=None,
+              help="Events per dataset [default: 10000; with --lhe: every event of the file].")
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed (output is deterministic for a seed).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder for the ROOT files and fileset.json.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
               help="Analysis config with the samples (default: the shipped config of the channel).")
+@click.option("--backend", type=click.Choice(["toy", "pythia"]), default="toy", show_default=True,
+              help="toy: fast parton-level toy with a parametrised detector; pythia: Pythia 8 "
+                   "showers, hadronisation and anti-kt jets (needs the 'pythia' extra).")
+@click.option("--lhe", "lhe_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              default=None, help="Shower this LHE file with Pythia 8 into one dataset (implies --backend pythia).")
+@click.option("--dataset", default=None,
+              help="With --lhe: dataset name (default: the file's stem; a config sample's metadata is used).")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes for --backend pythia (same output for any number).")
+@click.option("--mpi/--no-mpi", default=False, show_default=True,
+              help="Pythia multi-parton interactions (about 10 times slower).")
 @user_errors
-def generate(channel: str, events: int, seed: int, out: Path, config_path: Path | None) -> None:
-    """Generate toy samples as NanoAOD-schema ROOT files plus a coffea fileset.json."""
+def generate(channel: str, events: int | None, seed: int, out: Path, config_path: Path | None,
+             backend: str, lhe_path: Path | None, dataset: str | None, jobs: int, mpi: bool) -> None:
+    """Generate samples as NanoAOD-schema ROOT files plus a coffea fileset.json."""
     from ewpolar.core.config import load_config
 
     cfg = load_config(config_path if config_path is not None else channel)
     if cfg.channel != channel:
         raise EwpolarError(f"--config {config_path}: config is for channel '{cfg.channel}', not '{channel}'")
-    from ewpolar.generator import generate as run_generator
+    if lhe_path is not None or backend == "pythia":
+        from ewpolar.generator import pythia
 
-    fileset = run_generator(cfg, events=events, seed=seed, out=out, progress=True)
+        if lhe_path is not None:
+            fileset = pythia.shower_lhe(cfg, lhe_path, out=out, dataset=dataset, events=events,
+                                        seed=seed, progress=True, jobs=jobs, mpi=mpi)
+        else:
+            fileset = pythia.generate(cfg, events=events or 10_000, seed=seed, out=out,
+                                      progress=True, jobs=jobs, mpi=mpi)
+    else:
+        from ewpolar.generator import generate as run_generator
+
+        fileset = run_generator(cfg, events=events or 10_000, seed=seed, out=out, progress=True)
     click.echo(f"wrote {fileset}")
 
 

@@ -12,6 +12,9 @@ Public API:
 - :func:`simulate` returns one chunk of branches in memory;
 - :func:`expected_helicity_fractions` gives the W helicity fractions a ssWW
   dataset is generated with.
+
+The Pythia 8 backend (showers, hadronisation, anti-kt jets, the same detector
+and NanoAOD writer) is :mod:`ewpolar.generator.pythia` (``pythia`` extra).
 """
 
 from __future__ import annotations

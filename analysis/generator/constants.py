@@ -33,6 +33,11 @@ MASS_E, MASS_MU = 0.000511, 0.10566
 # NanoAOD GenPart_statusFlags bits
 STATUS_FLAGS = {
     "isPrompt": 1 << 0,
+    "isDecayedLeptonHadron": 1 << 1,
+    "isTauDecayProduct": 1 << 2,
+    "isPromptTauDecayProduct": 1 << 3,
+    "isDirectTauDecayProduct": 1 << 4,
+    "isDirectPromptTauDecayProduct": 1 << 5,
     "isHardProcess": 1 << 7,
     "fromHardProcess": 1 << 8,
     "isFirstCopy": 1 << 12,

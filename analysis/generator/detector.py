@@ -1,4 +1,9 @@
-"""Toy detector: reconstructed leptons, jets, generator jets and missing momentum.
+"""Parametrised detector: reconstructed leptons, jets, generator jets and missing momentum.
+
+It runs on a :class:`~ewpolar.generator.record.HardEvent`: for the toy its
+partons are the hard-process quarks and radiation, for showered events
+(:mod:`ewpolar.generator.pythia`) the particle-level anti-kt jets, with the
+flavour of the B/C hadrons associated with them.
 
 Leptons
     Acceptance |η| < 2.5 and pT > 7 GeV (e) / 5 GeV (μ), efficiency 95 % (e) /
@@ -192,8 +197,16 @@ def _lepton_fields(rng: np.random.Generator, hard: HardEvent, sel: Selection, r_
     return fields
 
 
-def reconstruct(rng: np.random.Generator, hard: HardEvent) -> Reconstructed:
-    """Run the toy detector on one chunk (see the module docstring)."""
+def reconstruct(rng: np.random.Generator, hard: HardEvent,
+                unclustered: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                ) -> Reconstructed:
+    """Run the parametrised detector on one chunk (see the module docstring).
+
+    ``unclustered`` is (Σ px, Σ py, Σ pT) per event of visible truth that is in
+    neither ``hard.leptons`` nor ``hard.partons`` (the soft particles of a
+    showered event outside every particle-level jet); it joins the soft term of
+    the missing momentum. The toy's events balance without it (None).
+    """
     n = hard.n
     lep, par = hard.leptons, hard.partons
     nl, npart = lep.pdg.shape[1], par.pdg.shape[1]
@@ -299,6 +312,9 @@ def reconstruct(rng: np.random.Generator, hard: HardEvent) -> Reconstructed:
         - m_sel.per_event_sum(m_sel.take(lpy)) - j_sel.per_event_sum(in_met * ppy.ravel()[pflat])
     uncl_sumpt = l_pt.sum(1) + p_pt.sum(1) - e_sel.per_event_sum(e_sel.take(l_pt)) \
         - m_sel.per_event_sum(m_sel.take(l_pt)) - j_sel.per_event_sum(in_met * p_pt.ravel()[pflat])
+    if unclustered is not None:
+        uncl_x, uncl_y = uncl_x + unclustered[0], uncl_y + unclustered[1]
+        uncl_sumpt = uncl_sumpt + unclustered[2]
     uncl_sumpt = np.maximum(uncl_sumpt, 0.0)
     ue = rng.gamma(3.0, 100.0, n)
     soft_sigma = np.sqrt(64.0 + 0.5 * (uncl_sumpt + ue))

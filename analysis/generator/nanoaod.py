@@ -33,10 +33,11 @@ import numpy as np
 from ewpolar.core.config import AnalysisConfig
 from ewpolar.generator import theory
 from ewpolar.generator.constants import HARD_FLAGS
-from ewpolar.generator.detector import Collection, reconstruct
+from ewpolar.generator.detector import Collection, Reconstructed, reconstruct
 from ewpolar.generator.processes import hard_process, sample_of
 
-__all__ = ["PLACEHOLDER_COLLECTIONS", "EventColumns", "simulate", "simulate_columns"]
+__all__ = ["PLACEHOLDER_COLLECTIONS", "EventColumns", "event_columns", "simulate", "simulate_columns",
+           "to_tree_data"]
 
 PLACEHOLDER_COLLECTIONS: dict[str, dict[str, str]] = {
     "Photon": {"pt": "f4", "eta": "f4", "phi": "f4", "electronIdx": "i4", "genPartIdx": "i4",
@@ -108,15 +109,19 @@ def _collection_fields(col: Collection) -> dict[str, np.ndarray]:
     return {name: _cast(name, values) for name, values in col.fields.items()}
 
 
-def simulate_columns(config: AnalysisConfig, dataset: str, n: int,
-                     rng: np.random.Generator) -> EventColumns:
-    """Generate, reconstruct and convert ``n`` events of ``dataset`` to branch arrays."""
-    sample = sample_of(config, dataset)
-    hard = hard_process(config, dataset, n, rng)
-    reco = reconstruct(rng, hard)
-    toy = theory.THEORY_TOYS[sample.process]
-    gen_weight = theory.gen_weights(rng, n).astype(np.float32)
+def event_columns(config: AnalysisConfig, n: int, *, gen_weight: np.ndarray,
+                  cp_int: np.ndarray | None, cp_quad: np.ndarray | None,
+                  scale_weights: np.ndarray | None, pdf_weights: np.ndarray | None,
+                  genpart: Collection, reco: Reconstructed,
+                  extra_lists: dict[str, np.ndarray] | None = None) -> EventColumns:
+    """Branches of ``n`` events in the NanoAOD layout, for any generator backend.
 
+    ``gen_weight`` is float32; ``cp_int`` and ``cp_quad`` are the relative CP weights
+    (multiplied by ``gen_weight`` here; None: 0) and are written for the WH channel
+    only; ``scale_weights`` (n, 9) and ``pdf_weights`` (n, k) are skipped when None;
+    ``extra_lists`` are further fixed-length per-event lists (e.g.
+    ``LHEReweightingWeight``); ``genpart`` holds the ``GenPart`` fields.
+    """
     cols = EventColumns(n)
     cols.scalar("run", np.ones(n, dtype=np.uint32))
     cols.scalar("luminosityBlock", np.ones(n, dtype=np.uint32))
@@ -124,26 +129,19 @@ def simulate_columns(config: AnalysisConfig, dataset: str, n: int,
     cols.scalar("genWeight", gen_weight)
     if config.channel == "wh":
         zeros = np.zeros(n, dtype=np.float32)
-        cp_int = (gen_weight * hard.cp_int).astype(np.float32) if hard.cp_int is not None else zeros
-        cp_quad = (gen_weight * hard.cp_quad).astype(np.float32) if hard.cp_quad is not None else zeros
+        cp_int = (gen_weight * cp_int).astype(np.float32) if cp_int is not None else zeros
+        cp_quad = (gen_weight * cp_quad).astype(np.float32) if cp_quad is not None else zeros
         cols.scalar("CPWeight_sm", gen_weight.copy())
         cols.scalar("CPWeight_int", cp_int)
         cols.scalar("CPWeight_quad", cp_quad)
-    cols.entries.append(("list", "LHEScaleWeight",
-                         theory.scale_weights(hard.scale, toy).astype(np.float32)))
-    cols.entries.append(("list", "LHEPdfWeight",
-                         theory.pdf_weights(hard.scale, hard.rapidity, toy)))
-
-    gen = hard.gen
-    k = gen.pdg.shape[1]
-    gen_fields = {
-        "pt": gen.p4.pt.ravel(), "eta": gen.p4.eta.ravel(), "phi": gen.p4.phi.ravel(),
-        "mass": gen.mass.ravel(), "pdgId": gen.pdg.ravel(),
-        "genPartIdxMother": np.tile(gen.mother, n), "status": np.tile(gen.status, n),
-        "statusFlags": np.full(n * k, HARD_FLAGS),
-    }
-    cols.entries.append(("collection", "GenPart", np.full(n, k),
-                         {name: _cast(name, v) for name, v in gen_fields.items()}))
+    if scale_weights is not None:
+        cols.entries.append(("list", "LHEScaleWeight", scale_weights.astype(np.float32)))
+    if pdf_weights is not None:
+        cols.entries.append(("list", "LHEPdfWeight", pdf_weights))
+    for name, values in (extra_lists or {}).items():
+        cols.entries.append(("list", name, values.astype(np.float32)))
+    cols.entries.append(("collection", "GenPart", genpart.counts,
+                         {name: _cast(name, v) for name, v in genpart.fields.items()}))
     cols.entries.append(("collection", "GenJet", reco.genjet.counts, _collection_fields(reco.genjet)))
     cols.entries.append(("collection", "Electron", reco.electron.counts,
                          _collection_fields(reco.electron)))
@@ -156,6 +154,29 @@ def simulate_columns(config: AnalysisConfig, dataset: str, n: int,
         cols.entries.append(("collection", name, zero_counts,
                              {f: np.zeros(0, dtype=dt) for f, dt in dtypes.items()}))
     return cols
+
+
+def simulate_columns(config: AnalysisConfig, dataset: str, n: int,
+                     rng: np.random.Generator) -> EventColumns:
+    """Generate, reconstruct and convert ``n`` toy events of ``dataset`` to branch arrays."""
+    sample = sample_of(config, dataset)
+    hard = hard_process(config, dataset, n, rng)
+    reco = reconstruct(rng, hard)
+    toy = theory.THEORY_TOYS[sample.process]
+    gen_weight = theory.gen_weights(rng, n).astype(np.float32)
+    gen = hard.gen
+    k = gen.pdg.shape[1]
+    genpart = Collection(np.full(n, k), {
+        "pt": gen.p4.pt.ravel(), "eta": gen.p4.eta.ravel(), "phi": gen.p4.phi.ravel(),
+        "mass": gen.mass.ravel(), "pdgId": gen.pdg.ravel(),
+        "genPartIdxMother": np.tile(gen.mother, n), "status": np.tile(gen.status, n),
+        "statusFlags": np.full(n * k, HARD_FLAGS),
+    })
+    return event_columns(
+        config, n, gen_weight=gen_weight, cp_int=hard.cp_int, cp_quad=hard.cp_quad,
+        scale_weights=theory.scale_weights(hard.scale, toy),
+        pdf_weights=theory.pdf_weights(hard.scale, hard.rapidity, toy),
+        genpart=genpart, reco=reco)
 
 
 def to_branches(cols: EventColumns) -> dict[str, np.ndarray | ak.Array]:

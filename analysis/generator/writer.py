@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import zlib
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import awkward as ak
@@ -22,10 +23,11 @@ import numpy as np
 import uproot
 from ewpolar.core.config import AnalysisConfig
 from ewpolar.core.errors import InputError
-from ewpolar.generator.nanoaod import simulate_columns, to_tree_data
+from ewpolar.generator.nanoaod import EventColumns, simulate_columns, to_tree_data
 from ewpolar.generator.processes import sample_of
 
-__all__ = ["CHUNK_SIZE", "COMPRESSION_LEVEL", "dataset_seed", "generate"]
+__all__ = ["CHUNK_SIZE", "COMPRESSION_LEVEL", "dataset_seed", "existing_fileset", "generate",
+           "prepare_folder", "split_events", "write_columns_file", "write_json_atomic"]
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +41,12 @@ def dataset_seed(seed: int, dataset: str, file_index: int) -> np.random.SeedSequ
     return np.random.SeedSequence([seed % 2**64, zlib.crc32(dataset.encode()), file_index])
 
 
-def _split(events: int, parts: int) -> list[int]:
+def split_events(events: int, parts: int) -> list[int]:
     base, extra = divmod(events, parts)
     return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
-def _prepare_folder(out: Path) -> Path:
+def prepare_folder(out: Path) -> Path:
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".ewpolar-write-test-{os.getpid()}"
@@ -56,18 +58,21 @@ def _prepare_folder(out: Path) -> Path:
     return out.resolve()
 
 
-def _write_file(path: Path, config: AnalysisConfig, dataset: str, n: int, first_event: int,
-                lumi: int, rng: np.random.Generator, advance) -> dict[str, float]:
-    """Write one ROOT file atomically; returns the sums of its weights."""
+def write_columns_file(path: Path, chunks: Iterable[EventColumns], first_event: int, lumi: int,
+                       advance: Callable[[int], None]) -> dict[str, float]:
+    """Write the chunks of one ROOT file atomically; returns the sums of its weights.
+
+    ``luminosityBlock`` is set to ``lumi`` and ``event`` numbers run on from
+    ``first_event``; ``chunks`` must yield at least one (possibly empty) chunk.
+    """
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     sums = {"sumw": 0.0, "sumw_int": 0.0, "sumw_quad": 0.0}
     try:
         with uproot.recreate(tmp, compression=uproot.ZSTD(COMPRESSION_LEVEL)) as f:
             tree = None
             done = 0
-            while done < n or tree is None:
-                m = min(CHUNK_SIZE, n - done)
-                cols = simulate_columns(config, dataset, m, rng)
+            for cols in chunks:
+                m = cols.n
                 cols.set_scalar("luminosityBlock", np.full(m, lumi, dtype=np.uint32))
                 cols.set_scalar("event", np.arange(first_event + done, first_event + done + m,
                                                    dtype=np.uint64))
@@ -96,7 +101,18 @@ def _write_file(path: Path, config: AnalysisConfig, dataset: str, n: int, first_
     return sums
 
 
-def _write_json_atomic(path: Path, payload: dict) -> None:
+def _toy_chunks(config: AnalysisConfig, dataset: str, n: int,
+                rng: np.random.Generator) -> Iterator[EventColumns]:
+    done = 0
+    while True:
+        m = min(CHUNK_SIZE, n - done)
+        yield simulate_columns(config, dataset, m, rng)
+        done += m
+        if done >= n:
+            return
+
+
+def write_json_atomic(path: Path, payload: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
@@ -107,7 +123,7 @@ def _write_json_atomic(path: Path, payload: dict) -> None:
         raise InputError(f"{path.parent}: cannot write {path.name} ({exc.strerror or exc})") from None
 
 
-def _existing_fileset(path: Path) -> dict:
+def existing_fileset(path: Path) -> dict:
     if not path.is_file():
         return {}
     try:
@@ -143,7 +159,7 @@ def generate(config: AnalysisConfig, *, events: int, seed: int, out: Path,
     names = list(config.samples) if datasets is None else list(datasets)
     for name in names:
         sample_of(config, name)
-    folder = _prepare_folder(Path(out))
+    folder = prepare_folder(Path(out))
     n_files = config.generator.files_per_dataset
     fileset_path = folder / "fileset.json"
 
@@ -160,7 +176,7 @@ def generate(config: AnalysisConfig, *, events: int, seed: int, out: Path,
             if bar is not None:
                 bar.advance(task, m)
 
-        fileset = _existing_fileset(fileset_path)
+        fileset = existing_fileset(fileset_path)
         for name in names:
             sample = config.samples[name]
             if bar is not None:
@@ -168,10 +184,11 @@ def generate(config: AnalysisConfig, *, events: int, seed: int, out: Path,
             files: dict[str, str] = {}
             totals = {"sumw": 0.0, "sumw_int": 0.0, "sumw_quad": 0.0}
             first = 1
-            for i, n in enumerate(_split(events, n_files)):
+            for i, n in enumerate(split_events(events, n_files)):
                 path = folder / f"{name}_{i}.root"
                 rng = np.random.default_rng(dataset_seed(seed, name, i))
-                sums = _write_file(path, config, name, n, first, i + 1, rng, advance)
+                sums = write_columns_file(path, _toy_chunks(config, name, n, rng), first, i + 1,
+                                          advance)
                 for key in totals:
                     totals[key] += sums[key]
                 files[str(path)] = "Events"
@@ -191,5 +208,5 @@ def generate(config: AnalysisConfig, *, events: int, seed: int, out: Path,
             fileset[name] = {"files": files, "metadata": metadata}
             log.info("%s: %d events in %d files, sumw = %.6g", name, events, len(files),
                      totals["sumw"])
-    _write_json_atomic(fileset_path, fileset)
+    write_json_atomic(fileset_path, fileset)
     return fileset_path
