@@ -33,6 +33,7 @@ Output of ``process`` (every number adds up under ``coffea.processor.accumulate`
       "cutflow": {dataset: {region: {"cuts": ["all events", cut, ...],
                                      "raw": [n, ...], "weighted": [w, ...]}}},
       "entries": {dataset: number of events processed},
+      "bad_weights": {dataset: events whose genWeight is NaN or infinite (weight 0)},
       "notes":   {"<dataset>: <what was skipped or assumed>", ...},   # a set
     }
 
@@ -65,7 +66,12 @@ from ewpolar.processors.filling import (
     template_histogram,
 )
 from ewpolar.processors.scoring import classifier_inputs, classifier_scores, find_classifiers
-from ewpolar.processors.weights import EventWeights, SampleInfo, sample_info
+from ewpolar.processors.weights import (
+    EventWeights,
+    SampleInfo,
+    nonfinite_generator_weights,
+    sample_info,
+)
 from ewpolar.selections.cutflow import cutflow_from_masks
 from ewpolar.selections.objects import build_objects, object_branches
 from ewpolar.selections.regions import cumulative_masks, region_cuts, resolve_regions
@@ -277,6 +283,7 @@ class AnalysisProcessor(processor.ProcessorABC):
         notes: set[str] = set()
         sample = self._sample_info(dataset, meta, notes)
         out = self._empty_output(dataset, len(events))
+        out["bad_weights"][dataset] = nonfinite_generator_weights(events)
 
         nominal = EventVariables(build_objects(events, self.config.objects, NOMINAL, notes))
         variations: list[tuple[str, EventVariables]] = [(NOMINAL, nominal)]
@@ -366,6 +373,7 @@ class AnalysisProcessor(processor.ProcessorABC):
             "hists": hists,
             "cutflow": {dataset: {}},
             "entries": {dataset: int(n_events)},
+            "bad_weights": {dataset: 0},
             "notes": set(),
         }
 

@@ -54,7 +54,7 @@ from ewpolar.selections.objects import JES_VARIATIONS, flat_parts, has_jes_varia
 from ewpolar.selections.regions import lepton_preselection
 from ewpolar.selections.variables import EventVariables
 
-__all__ = ["EventWeights", "SampleInfo", "sample_info"]
+__all__ = ["EventWeights", "SampleInfo", "nonfinite_generator_weights", "sample_info"]
 
 #: the scale variations of the envelope: the 7-point members other than the nominal one
 _SCALE_ENVELOPE = tuple(i for i in SCALE_7POINT if i != SCALE_NOMINAL_MEMBER)
@@ -97,6 +97,13 @@ def sample_info(config: AnalysisConfig, dataset: str, meta: Mapping[str, Any],
 
     return SampleInfo(dataset=dataset, kind=str(kind), polarization=pol,
                       xsec_fb=number("xsec_fb"), sumw=number("sumw"))
+
+
+def nonfinite_generator_weights(events: ak.Array) -> int:
+    """Events of the chunk whose ``genWeight`` is NaN or infinite (they get weight 0)."""
+    if "genWeight" not in set(events.fields):
+        return 0
+    return int(np.count_nonzero(~np.isfinite(_flat(events.genWeight))))
 
 
 def _flat(array: Any) -> np.ndarray:
@@ -289,7 +296,16 @@ class EventWeights:
         if sample.is_data:
             return weights, categories
         if "genWeight" in set(events.fields):
-            weights.add("genWeight", _flat(events.genWeight))
+            gen = _flat(events.genWeight)
+            bad = ~np.isfinite(gen)
+            if bad.any():
+                # one NaN weight turns every sum it enters into NaN: such an event is a
+                # generator fault, and it is left out (weight 0) with a note, not summed
+                gen = np.where(bad, 0.0, gen)
+                notes.add(f"weights: dataset '{sample.dataset}': genWeight is NaN or infinite "
+                          "in some events; they get weight 0 (count in metrics.json "
+                          "'events_with_bad_weights')")
+            weights.add("genWeight", gen)
         else:
             notes.add("weights: no genWeight branch; every event has generator weight 1")
         if sample.xsec_fb is not None and sample.sumw:

@@ -39,7 +39,7 @@ __all__ = ["FORMAT", "JSONCheckpointer"]
 log = logging.getLogger(__name__)
 
 FORMAT = "ewpolar-checkpoint/2"
-_OUT_KEYS = {"hists", "cutflow", "entries", "notes"}
+_OUT_KEYS = {"hists", "cutflow", "entries", "bad_weights", "notes"}
 
 
 def _json_default(obj: Any) -> Any:
@@ -70,6 +70,7 @@ def _encode(output: dict[str, Any]) -> dict[str, Any]:
             "cutflow": {ds: {r: {k: list(v) for k, v in flow.items()} for r, flow in regions.items()}
                         for ds, regions in out.get("cutflow", {}).items()},
             "entries": dict(out.get("entries", {})),
+            "bad_weights": dict(out.get("bad_weights", {})),
             "notes": sorted(out.get("notes", ())),
         },
         "metrics": metrics,
@@ -86,6 +87,7 @@ def _decode(data: dict[str, Any]) -> dict[str, Any]:
                          for r, flow in regions.items()}
                     for ds, regions in raw["cutflow"].items()},
         "entries": dict(raw["entries"]),
+        "bad_weights": dict(raw["bad_weights"]),
         "notes": set(raw["notes"]),
     }
     for name, h in out["hists"].items():

@@ -727,7 +727,12 @@ def run_analysis(
                            retries=retries)
         # what the processors skipped or assumed (missing branches, metadata)
         metrics["notes"] = sorted(output.get("notes", []))
+        metrics["events_with_bad_weights"] = {
+            ds: n for ds, n in sorted(output.get("bad_weights", {}).items()) if n}
         metrics["models"] = proc.models
+        for dataset, n in metrics["events_with_bad_weights"].items():
+            log.warning("dataset '%s': %d events with a NaN or infinite genWeight got weight 0",
+                        dataset, n)
 
         result = RunResult(output=output, metrics=metrics, out_dir=out_dir)
         if out_dir is not None:

@@ -14,6 +14,7 @@ import struct
 from pathlib import Path
 
 import awkward as ak
+import numpy as np
 import pytest
 import uproot
 from click.testing import CliRunner
@@ -65,17 +66,22 @@ def _one_line(stderr: str) -> str:
     return lines[0]
 
 
-def _set_counter(path: str, branch: str, entry: int, value: int) -> None:
-    """Overwrite one entry of a flat int32 branch in its first (uncompressed) basket."""
+def _set_value(path: str, branch: str, entries: list[int], value: float, fmt: str) -> None:
+    """Overwrite entries of a flat 4-byte branch in its first (uncompressed) basket."""
     with uproot.open(path) as f:
         br = f["Events"][branch]
         assert br.compression is None
         seek = int(br.member("fBasketSeek")[0])
         keylen = br.basket(0).member("fKeylen")
     data = bytearray(Path(path).read_bytes())
-    pos = seek + keylen + 4 * entry
-    data[pos:pos + 4] = struct.pack(">i", value)
+    for entry in entries:
+        pos = seek + keylen + 4 * entry
+        data[pos:pos + 4] = struct.pack(fmt, value)
     Path(path).write_bytes(bytes(data))
+
+
+def _set_counter(path: str, branch: str, entry: int, value: int) -> None:
+    _set_value(path, branch, [entry], value, ">i")
 
 
 def test_corrupt_basket_is_one_line_or_a_counted_skip(uncompressed: Path, tmp_path: Path) -> None:
@@ -288,3 +294,30 @@ def test_tls_refusals_are_one_line(uncompressed: Path, tmp_path: Path) -> None:
             assert code == 2, case
             assert expected in _one_line(err), case
             assert address.split("//")[1] in err, case
+
+
+# ---------------------------------------------------------------- weights
+
+
+def test_nan_generator_weights_are_left_out_and_counted(uncompressed: Path, tmp_path: Path,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    fileset = _copy_sample(uncompressed, tmp_path / "s")
+    bad = _files(fileset)[0]
+    entries = list(range(0, 500, 100))  # 1 % of the events
+    _set_value(bad, "genWeight", entries, float("nan"), ">f")
+    out = tmp_path / "o"
+    result = CliRunner().invoke(main, ["run", "--config", SSWW, "--no-progress", "--fileset",
+                                       str(fileset), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["events_with_bad_weights"] == {"wz": len(entries)}
+    assert any("genWeight is NaN" in n for n in metrics["notes"])
+    # a warning on stderr (the CLI's log handler) as well
+    assert any("genWeight" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+    for name, h in uproot.open(out / "histograms.root").items(cycle=False):
+        assert np.isfinite(h.values(flow=True)).all(), name
+        assert np.isfinite(h.variances(flow=True)).all(), name
+    cutflow = json.loads((out / "cutflow.json").read_text())
+    for regions in cutflow.values():
+        for flow in regions.values():
+            assert np.isfinite(flow["weighted"]).all()
