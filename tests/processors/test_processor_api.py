@@ -54,7 +54,8 @@ def test_pickle_round_trip(wh_config, wh_fileset, events_of):
 
 
 def test_output_layout(ssww_output, ssww_config):
-    assert set(ssww_output) == {"hists", "cutflow", "entries", "notes"}
+    assert set(ssww_output) == {"hists", "cutflow", "entries", "bad_weights", "notes"}
+    assert set(ssww_output["bad_weights"].values()) == {0}
     templates = {f"template_{name}" for name in ssww_config.templates}
     assert set(ssww_output["hists"]) == set(ssww_config.histograms) | templates
     h = ssww_output["hists"]["mjj"]
