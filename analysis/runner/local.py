@@ -9,7 +9,8 @@
   thousands of processes.
 * :func:`process_pool`: the futures executor's pool. Its workers ask the kernel for
   SIGKILL when their parent dies (Linux ``PR_SET_PDEATHSIG``), so a run killed with
-  SIGKILL leaves no orphaned worker behind holding memory.
+  SIGKILL leaves no orphaned worker behind holding memory; and they freeze the
+  analysis' imports for the garbage collector, which then runs after every chunk.
 * :func:`local_cluster`: the dask LocalCluster of ``--executor dask --workers N``. It
   listens on the loopback interface only, speaks TLS with temporary credentials made
   for this run (``Security.temporary``), so another local user can neither connect
@@ -89,7 +90,7 @@ def check_workers(workers: int) -> int:
 
 
 def _die_with_parent() -> None:
-    """Pool initializer: the kernel sends this worker SIGKILL when its parent process dies."""
+    """The kernel sends this process SIGKILL when its parent process dies."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -100,9 +101,19 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
+def _pool_worker_setup() -> None:
+    """Pool initializer: die with the run, and freeze the analysis' imports for the
+    collector (as dask workers do, :func:`ewpolar.runner.workers.freeze_imports`), so the
+    collection after each chunk does not walk them."""
+    _die_with_parent()
+    from ewpolar.runner.workers import freeze_imports
+
+    freeze_imports()
+
+
 def process_pool(workers: int) -> ProcessPoolExecutor:
     """A process pool of ``workers`` whose processes end when the run's process ends."""
-    return ProcessPoolExecutor(max_workers=check_workers(workers), initializer=_die_with_parent)
+    return ProcessPoolExecutor(max_workers=check_workers(workers), initializer=_pool_worker_setup)
 
 
 def local_cluster(workers: int) -> Any:

@@ -451,8 +451,14 @@ def _attempts(retries: int, report: bool, _coffea_retries: int, skipbadfiles: An
             # an empty output merges with the others (coffea reads "out" of every run)
             return {"out": {}, ATTEMPTS: {"retried": attempt,
                                           "skipped": {(fname, attempt + 1, _one_line(exc))}}}
-    if report and attempt:
-        out[ATTEMPTS] = {"retried": attempt, "skipped": set()}
+    if report:
+        # the chunk's arrays sit in reference cycles (events, their behaviours and
+        # caches) that the collector's generation thresholds reach only now and then:
+        # without a collection per chunk a worker's memory grows with the number of
+        # chunks it has processed, not with the chunk size (benchmarks/bench_memory.py)
+        gc.collect()
+        if attempt:
+            out[ATTEMPTS] = {"retried": attempt, "skipped": set()}
     return out
 
 
