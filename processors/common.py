@@ -92,21 +92,26 @@ from coffea import processor
 from coffea.analysis_tools import Weights
 from ewpolar.core.config import AnalysisConfig, Region, load_config
 from ewpolar.core.errors import ConfigError, InputError, MissingBranchesError
+from ewpolar.inputs.adapt import (
+    adapt_events,
+    add_profile_weights,
+    preload_columns,
+    shape_categories,
+)
+from ewpolar.inputs.profile import Profile
 from ewpolar.models.runtime import Classifier, ModelCard
 from ewpolar.selections.cutflow import cutflow_from_masks
 from ewpolar.selections.objects import (
-    JES_VARIATIONS,
     build_objects,
     flat_parts,
-    has_jes_variations,
     object_branches,
 )
 from ewpolar.selections.regions import (
     cumulative_masks,
-    lepton_preselection,
     region_cuts,
     resolve_regions,
 )
+from ewpolar.selections.shapes import shape_variations
 from ewpolar.selections.variables import EventVariables
 
 __all__ = [
@@ -476,6 +481,8 @@ class AnalysisProcessor(processor.ProcessorABC):
     channel: ClassVar[str] = ""
     #: the channel's fit uses classifier score templates (missing models are noted)
     score_templates: ClassVar[bool] = False
+    #: how the input files map onto the collections the selections read (None: NanoAOD)
+    input_profile: Profile | None = None
 
     def __init__(self, config: AnalysisConfig | str | Path,
                  regions: Sequence[str] | str | None = None) -> None:
@@ -564,7 +571,7 @@ class AnalysisProcessor(processor.ProcessorABC):
             names.add("LHEPdfWeight")
         if self._classifiers:
             names.add("event")
-        return frozenset(names | self.extra_columns())
+        return preload_columns(self.input_profile, frozenset(names | self.extra_columns()))
 
     def extra_columns(self) -> frozenset[str]:
         """Branches a channel reads besides those of :meth:`columns` (none by default)."""
@@ -680,12 +687,13 @@ class AnalysisProcessor(processor.ProcessorABC):
     def process(self, events: ak.Array) -> dict[str, Any]:
         meta = dict(events.metadata or {})
         dataset = str(meta.get("dataset", "unknown"))
+        notes: set[str] = set()
+        events = adapt_events(events, self.input_profile, notes)
         missing = [c for c in self.REQUIRED_COLLECTIONS if c not in events.fields]
         if missing:
             raise MissingBranchesError(
                 f"no {', '.join(missing)} branches "
                 f"(needs {', '.join(c + '_pt' for c in missing)} and the rest of each collection)")
-        notes: set[str] = set()
         sample = self._sample_info(dataset, meta, notes)
         out = self._empty_output(dataset, len(events))
 
@@ -926,6 +934,7 @@ class AnalysisProcessor(processor.ProcessorABC):
                 categories |= self._correction(key, prefix, sample, nominal, weights, notes,
                                                selected)
             # "jes" is a shape variation, handled in _jes_variations
+        categories |= add_profile_weights(events, weights, notes)
         return weights, categories
 
     def _scale_weights(self, events: ak.Array, weights: Weights, prefix: str, mode: str,
@@ -1048,23 +1057,8 @@ class AnalysisProcessor(processor.ProcessorABC):
 
     def _jes_variations(self, nominal: EventVariables, sample: SampleInfo,
                         notes: set[str]) -> list[tuple[str, EventVariables]]:
-        keys = [k for k, s in self.config.systematics.items() if s.kind == "jes"]
-        if not keys or sample.is_data:
-            return []
-        if not has_jes_variations(nominal.objects.events):
-            notes.add("jes: no Jet_pt_jesTotalUp/Down branches; JES variations skipped")
-            return []
-        prefix = _category_prefix(keys[0])
-        # a JES shift changes no lepton cut: the shifted objects are made only for the
-        # events that pass some region's lepton cuts
-        preselected = np.flatnonzero(np.logical_or.reduce(
-            [lepton_preselection(nominal, self.config.regions[name]) for name in self.regions]))
-        base = nominal.subset(preselected)
-        out = []
-        for variation in JES_VARIATIONS:
-            direction = variation.split("_", 1)[1]
-            out.append((f"{prefix}_{direction}", base.varied(variation)))
-        return out
+        return shape_variations(nominal, self.config, self.regions, sample.is_data, notes,
+                                shape_categories(self.input_profile))
 
     def _extra_weights(self, events: ak.Array, sample: SampleInfo, weights: Weights,
                        mask: np.ndarray, notes: set[str]) -> dict[str, np.ndarray]:

@@ -25,11 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 import uproot
 from coffea import processor
-from coffea.nanoevents import NanoAODSchema
 from ewpolar.core.config import AnalysisConfig, CondorSettings, config_hash
 from ewpolar.core.errors import InputError, MissingBranchesError
 from ewpolar.core.histio import write_histograms
 from ewpolar.core.outputs import atomic_write_json, ensure_writable_dir
+from ewpolar.inputs.check import check_profile
+from ewpolar.inputs.profile import Profile, load_profile
+from ewpolar.inputs.schemas import schema_for
 from ewpolar.runner.checkpoint import JSONCheckpointer
 
 if TYPE_CHECKING:
@@ -64,10 +66,11 @@ class RunResult:
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def load_fileset(path: str | Path) -> dict[str, Any]:
+def load_fileset(path: str | Path, tree: str = "Events") -> dict[str, Any]:
     """Read a coffea fileset JSON and check that every file it names exists.
 
-    Remote URLs (``root://``, ``https://`` ...) are passed through unchecked.
+    Remote URLs (``root://``, ``https://`` ...) are passed through unchecked. Files
+    given as a list (no tree names) read ``tree`` (the input profile's tree).
 
     Raises:
         InputError: the fileset is missing, not JSON, malformed, or names a missing file.
@@ -86,7 +89,7 @@ def load_fileset(path: str | Path) -> dict[str, Any]:
             raise InputError(f"{path}: dataset '{dataset}': needs a 'files' mapping {{path: tree}}")
         files = entry["files"]
         if isinstance(files, list):
-            entry["files"] = files = dict.fromkeys(files, "Events")
+            entry["files"] = files = dict.fromkeys(files, tree)
         resolved = {}
         for fname, tree in files.items():
             if "://" not in fname:
@@ -102,15 +105,21 @@ def load_fileset(path: str | Path) -> dict[str, Any]:
     return fileset
 
 
-def build_processor(config: AnalysisConfig, regions: list[str] | None = None) -> AnalysisProcessor:
-    """The coffea processor of the config's channel, restricted to ``regions``."""
+def build_processor(config: AnalysisConfig, regions: list[str] | None = None,
+                    profile: Profile | None = None) -> AnalysisProcessor:
+    """The coffea processor of the config's channel, restricted to ``regions``, reading
+    its input through ``profile`` (None: NanoAOD as it is)."""
     if config.channel == "ssww":
         from ewpolar.processors.ssww import SSWWProcessor
 
-        return SSWWProcessor(config, regions=regions)
-    from ewpolar.processors.wh import WHProcessor
+        proc: AnalysisProcessor = SSWWProcessor(config, regions=regions)
+    else:
+        from ewpolar.processors.wh import WHProcessor
 
-    return WHProcessor(config, regions=regions)
+        proc = WHProcessor(config, regions=regions)
+    if profile is not None and not profile.identity:
+        proc.input_profile = profile
+    return proc
 
 
 def condor_cluster(settings: CondorSettings) -> Any:
@@ -322,10 +331,16 @@ def _failed_file(exc: BaseException) -> str | None:
     return None
 
 
+#: coffea's message when a schema cannot make events of a file (e.g. NanoAOD's of PHYSLITE)
+NANOEVENTS_FAILED = "Failed creating nanoevents"
+
+
 def _is_bad_file_error(exc: BaseException) -> bool:
-    """True when the exception chain holds an I/O or deserialisation error."""
+    """True when the exception chain holds an I/O or deserialisation error, or coffea
+    could not make events of the file with the input's schema."""
     return any(isinstance(cur, BAD_FILE_ERRORS) or type(cur).__module__.startswith(
-        ("uproot", "cramjam", "zlib", "lzma", "lz4", "zstandard")) for cur in _exception_chain(exc))
+        ("uproot", "cramjam", "zlib", "lzma", "lz4", "zstandard"))
+        or NANOEVENTS_FAILED in str(cur) for cur in _exception_chain(exc))
 
 
 #: key of a chunk's output under which :func:`_attempts` reports its retries
@@ -365,7 +380,9 @@ def _attempts(retries: int, report: bool, _coffea_retries: int, skipbadfiles: An
                          _one_line(exc))
                 attempt += 1
                 continue
-            if use_result_type or not skip or not any(isinstance(c, skip) for c in _exception_chain(exc)):
+            if use_result_type or not skip or not any(
+                    isinstance(c, skip) or NANOEVENTS_FAILED in str(c)
+                    for c in _exception_chain(exc)):
                 raise
             if not report:
                 return None
@@ -457,6 +474,7 @@ def run_analysis(
     preload: bool = True,
     progress: bool = False,
     security: Any = None,
+    input: str | Path | Profile | None = None,
     out: str | Path | None = None,
 ) -> RunResult:
     """Run the channel's processor over ``fileset`` and (optionally) write the outputs.
@@ -486,6 +504,11 @@ def run_analysis(
             declares; see :func:`_run_chunks`) rather than one lazy read per branch.
             The results are the same either way.
         progress: show a progress bar.
+        input: the input profile (:mod:`ewpolar.inputs`): a shipped profile's name
+            (``nanoaod``, the default; ``physlite``, ``atlas-flat``,
+            ``cms-opendata-2015``), a profile YAML file, or a loaded profile. It
+            chooses the coffea schema and how the processors read the files; it is
+            checked against the first file of each dataset before the run.
         out: output folder for histograms.root, cutflow.json, metrics.json.
 
     Raises:
@@ -500,8 +523,15 @@ def run_analysis(
     if retries < 0:
         raise InputError(f"--retries {retries}: must be 0 or more (attempts after a failed chunk)")
     out_dir = ensure_writable_dir(out) if out is not None else None
-    proc = build_processor(config, regions)
+    profile = load_profile(input)
+    proc = build_processor(config, regions, profile)
     open_options = uproot_options(fileset)
+    unreadable = {} if profile.identity else check_profile(profile, fileset)
+    if unreadable and not skip_bad_files:
+        raise InputError(f"{next(iter(unreadable.values()))} (use --skip-bad-files to skip it)")
+    checked = fileset
+    if unreadable:
+        fileset = _without_files(fileset, unreadable)
 
     checkpointer = None
     if checkpoint is not None:
@@ -519,7 +549,7 @@ def run_analysis(
             # preprocessing always skips: unreadable files are found below, with their reasons
             skipbadfiles=BAD_FILE_ERRORS,
             savemetrics=True,
-            schema=NanoAODSchema,
+            schema=schema_for(profile.format),
             checkpointer=checkpointer,
         )
         with warnings.catch_warnings(record=True) as caught:
@@ -527,12 +557,16 @@ def run_analysis(
             with _retrying(runner, retries, report=False):
                 chunks = list(runner.preprocess(fileset, uproot_options=open_options))
         files = _file_entries(fileset, runner)
-        bad = {f: r for f, r in files.items() if "error" in r}
+        for fname, reason in unreadable.items():
+            dataset, tree = next((d, e["files"][fname]) for d, e in checked.items()
+                                 if fname in e["files"])
+            files[fname] = {"dataset": dataset, "tree": tree, "error": reason}
+        bad = {f: r for f, r in files.items() if "error" in r and f not in unreadable}
         if bad and not skip_bad_files:
             fname, rec = next(iter(bad.items()))
             raise InputError(f"{fname}: {rec['error']} (use --skip-bad-files to skip it)")
         if not chunks:
-            if bad:
+            if bad or unreadable:
                 raise InputError("no readable input file in the fileset")
             raise InputError("the fileset's files hold no events")
         runner.skipbadfiles = BAD_FILE_ERRORS if skip_bad_files else False
@@ -551,7 +585,12 @@ def run_analysis(
             fname = _failed_file(exc)
             if fname is None or not _is_bad_file_error(exc):
                 raise
-            raise InputError(f"{fname}: {_one_line(exc)} (use --skip-bad-files to skip it)") from None
+            reason = _one_line(exc)
+            if any(NANOEVENTS_FAILED in str(c) for c in _exception_chain(exc)):
+                reason = (f"coffea cannot make events of it with the {profile.format} schema "
+                          f"of input profile '{profile.name}' ({reason}); choose the input "
+                          "profile of the file's format with --input")
+            raise InputError(f"{fname}: {reason} (use --skip-bad-files to skip it)") from None
         finally:
             # the chunks' reference cycles (events and their arrays) that reached the
             # oldest generation go now, not at some later full collection: repeated
@@ -572,6 +611,9 @@ def run_analysis(
                        retries=retries)
     # what the processors skipped or assumed (missing branches, metadata)
     metrics["notes"] = sorted(output.get("notes", []))
+    metrics["input"] = {"profile": profile.name, "source": profile.source,
+                        "format": profile.format}
+    _warn_input_notes(metrics["notes"])
 
     result = RunResult(output=output, metrics=metrics, out_dir=out_dir)
     if out_dir is not None:
@@ -579,6 +621,30 @@ def run_analysis(
         result.files["cutflow"] = atomic_write_json(out_dir / "cutflow.json", output.get("cutflow", {}))
         result.files["metrics"] = atomic_write_json(out_dir / "metrics.json", metrics)
     return result
+
+
+def _without_files(fileset: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:
+    """The fileset without ``files`` (datasets left without files are dropped)."""
+    out = {}
+    for dataset, entry in fileset.items():
+        kept = {f: t for f, t in entry["files"].items() if f not in files}
+        if kept:
+            out[dataset] = {**entry, "files": kept}
+    return out
+
+
+#: notes that say what an input lacks (warned about on stderr as well as in metrics.json)
+_INPUT_NOTES = ("input: ", "objects: ")
+
+
+def _warn_input_notes(notes: list[str]) -> None:
+    """One warning per thing the inputs lack (each note is ``<dataset>: <what>``)."""
+    seen: set[str] = set()
+    for note in notes:
+        what = note.split(": ", 1)[-1]
+        if what.startswith(_INPUT_NOTES) and what not in seen:
+            seen.add(what)
+            log.warning("%s", note)
 
 
 def _metrics(config: AnalysisConfig, fileset: dict[str, Any], files: dict[str, dict[str, Any]],
