@@ -84,6 +84,8 @@ def shape_variations(nominal: EventVariables, config: AnalysisConfig, regions: S
         base = _preselected(nominal, config, regions)
         return [(name, base.varied(variation))
                 for name, variation in zip(variation_names(keys[0]), JES_VARIATIONS, strict=True)]
+    if not categories and any(s.kind == "jes" for s in config.systematics.values()):
+        notes.add("jes: the input profile names no shape systematics; no JES variation filled")
     present = input_variations(events)
     out: list[tuple[str, EventVariables]] = []
     base = None
