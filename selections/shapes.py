@@ -11,9 +11,10 @@ Two sources, one per kind of input:
   ``<field>__<category>`` of the adapted events. A category for which the file has
   no varied branch at all is not filled (a note says so).
 
-A variation that changes no lepton and no jet identification or direction is made
-only for the events that pass some region's lepton cuts and shares the nominal
-leptons; one that changes leptons is selected anew on all events of the chunk.
+A variation that changes no lepton and no jet identification or direction shares
+the nominal leptons and, when every variation of the input is of that kind (JES,
+JER, MET), is made only for the events that pass some region's lepton cuts; one
+that changes leptons is selected anew on all events of the chunk.
 """
 
 from __future__ import annotations
@@ -87,16 +88,21 @@ def shape_variations(nominal: EventVariables, config: AnalysisConfig, regions: S
     if not categories and any(s.kind == "jes" for s in config.systematics.values()):
         notes.add("jes: the input profile names no shape systematics; no JES variation filled")
     present = input_variations(events)
-    out: list[tuple[str, EventVariables]] = []
-    base = None
+    made: list[tuple[str, object]] = []
     for category in categories:
         if category not in present:
             notes.add(f"input: systematic {category}: no varied branch in the file; not filled")
             continue
-        objects = build_objects(events, config.objects, category, nominal.objects.notes)
+        made.append((category, build_objects(events, config.objects, category,
+                                             nominal.objects.notes)))
+    # the processor takes each variation's variables of the events some variation
+    # selects: a lepton-changing variation may select events that fail the nominal
+    # lepton cuts, so then no variation is restricted to the nominal preselection
+    restrict = all(objects.shares_leptons for _, objects in made)
+    base = _preselected(nominal, config, regions) if made and restrict else nominal
+    out: list[tuple[str, EventVariables]] = []
+    for category, objects in made:
         if objects.shares_leptons:
-            if base is None:
-                base = _preselected(nominal, config, regions)
             out.append((category, base.varied(category)))
         else:
             out.append((category, EventVariables(objects)))

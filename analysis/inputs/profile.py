@@ -281,4 +281,6 @@ def load_profile(name_or_path: str | Path | Profile | None = None) -> Profile:
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
-        raise InputError(f"{path}: {_location(err['loc'])}: {msg}") from None
+        where = _location(err["loc"])
+        raise InputError(f"{path}: {msg}" if where == "(top level)" and ": " in msg
+                         else f"{path}: {where}: {msg}") from None

@@ -588,7 +588,7 @@ def run_analysis(
             reason = _one_line(exc)
             if any(NANOEVENTS_FAILED in str(c) for c in _exception_chain(exc)):
                 reason = (f"coffea cannot make events of it with the {profile.format} schema "
-                          f"of input profile '{profile.name}' ({reason}); choose the input "
+                          f"of input profile '{profile.name}' ({reason[:120]}); choose the input "
                           "profile of the file's format with --input")
             raise InputError(f"{fname}: {reason} (use --skip-bad-files to skip it)") from None
         finally:

@@ -62,7 +62,8 @@ def _flag(array: ak.Array) -> ak.Array:
     return ak.values_astype(array, np.int8)
 
 
-def _flat_file(src: str, dst: Path, config: AnalysisConfig) -> None:
+def _flat_file(src: str, dst: Path, config: AnalysisConfig,
+               electron_scale: float | None = None) -> None:
     t = uproot.open(src)["Events"]
     a = t.arrays()
     cuts = config.objects
@@ -98,6 +99,8 @@ def _flat_file(src: str, dst: Path, config: AnalysisConfig) -> None:
         jet[f"e_{tag}"] = _energy(a[f"Jet_pt_{suffix}"], a.Jet_eta, a[f"Jet_mass_{suffix}"])
         scalars[f"met_met_{tag}"] = _mev(a[f"MET_pt_{suffix}"])
         scalars[f"met_phi_{tag}"] = a[f"MET_phi_{suffix}"]
+    if electron_scale is not None:  # an electron energy-scale variation (pT only)
+        el["pt_EG_SCALE_ALL__1up"] = el["pt_NOSYS"] * electron_scale
     fields = set(a.fields)
     for name in ("sm", "int", "quad"):
         if f"CPWeight_{name}" in fields:
@@ -114,17 +117,23 @@ def _flat_file(src: str, dst: Path, config: AnalysisConfig) -> None:
         f["reco"].extend(branches)
 
 
-def write_flat_fileset(nano: dict[str, Any], config: AnalysisConfig, out: Path) -> dict[str, Any]:
+def write_flat_fileset(nano: dict[str, Any], config: AnalysisConfig, out: Path,
+                       electron_scale: float | None = None) -> dict[str, Any]:
     """The fileset ``nano`` rewritten file by file as flat ntuples in ``out`` (same
-    datasets and metadata); also writes ``out/profile.yaml`` (:data:`FLAT_PROFILE`)."""
+    datasets and metadata); also writes ``out/profile.yaml`` (:data:`FLAT_PROFILE`,
+    without the CP weights for ssWW). With ``electron_scale``, the files also have
+    ``el_pt_EG_SCALE_ALL__1up`` = nominal × ``electron_scale``."""
     flat: dict[str, Any] = {}
     for dataset, entry in nano.items():
         files = {}
         for i, src in enumerate(entry["files"]):
             dst = out / f"{dataset}_{i}.root"
-            _flat_file(src, dst, config)
+            _flat_file(src, dst, config, electron_scale)
             files[str(dst)] = "reco"
         flat[dataset] = {"files": files, "metadata": dict(entry["metadata"])}
-    (out / "profile.yaml").write_text(FLAT_PROFILE, encoding="utf-8")
+    profile = FLAT_PROFILE
+    if config.channel != "wh":  # the CP weights are WH's only
+        profile = "\n".join(line for line in profile.splitlines() if "CPWeight" not in line)
+    (out / "profile.yaml").write_text(profile + "\n", encoding="utf-8")
     (out / "fileset.json").write_text(json.dumps(flat, indent=1), encoding="utf-8")
     return flat
