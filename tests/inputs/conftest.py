@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from ewpolar.core.config import AnalysisConfig, load_config
 from ewpolar.generator import generate
-
 from flat_writer import write_flat_fileset
 
 PHYSLITE_RNTUPLE = "uproot-physlite-rntuple_v1-0-0-0.root"

@@ -38,7 +38,7 @@ def test_cms_open_data_profile_tags_b_jets_with_csvv2(kind, request, wh_config):
 
 def test_cms_open_data_profile_tags_jets_and_identifies_muons(cms_ttree, wh_config):
     import awkward as ak
-    from coffea.nanoevents import NanoEventsFactory, NanoAODSchema
+    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
     from ewpolar.inputs.adapt import adapt_events
     from ewpolar.inputs.profile import load_profile
 

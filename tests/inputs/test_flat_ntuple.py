@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from ewpolar.runner.run import run_analysis
 
-
 #: generator-level observables: a reconstruction ntuple has no generator record
 TRUTH = {"cos_theta_star_truth"}
 

@@ -49,11 +49,10 @@ def test_processors_run_on_physlite(channel, physlite_file, tmp_path):
 
 
 def test_physlite_objects_in_gev_with_gn2_btagging(physlite_file):
+    import awkward as ak
     from coffea.nanoevents import NanoEventsFactory
     from ewpolar.inputs.adapt import adapt_events
     from ewpolar.inputs.profile import load_profile
-
-    import awkward as ak
 
     events = NanoEventsFactory.from_root({str(physlite_file): "EventData"},
                                          schemaclass=PHYSLITESchema, mode="virtual").events()
