@@ -153,3 +153,20 @@ def test_schema_failure_found_by_the_check(tmp_path, cms_ttree, ssww_config):
     assert msg.startswith(f"{cms_ttree}: cannot read tree 'NoSuchTree' as flat")
     with pytest.raises(InputError, match="no readable input file"):
         run_analysis(ssww_config, fileset, input="atlas-flat", skip_bad_files=True)
+
+
+def test_documented_profiles_are_valid(tmp_path):
+    """The example profiles of README.md and docs/inputs.md load."""
+    import re
+
+    root = Path(__file__).resolve().parents[2]
+    texts = [root / "README.md", root / "docs" / "inputs.md"]
+    blocks = [b for path in texts
+              for b in re.findall(r"```yaml\n(.*?)```", path.read_text(encoding="utf-8"), re.S)
+              if b.lstrip().startswith(("format:", "#"))]
+    assert len(blocks) == 2
+    for i, block in enumerate(blocks):
+        path = tmp_path / f"example_{i}.yaml"
+        path.write_text(block, encoding="utf-8")
+        profile = load_profile(path)
+        assert profile.format == "flat"
