@@ -405,6 +405,10 @@ def _met(reader: BranchReader, spec: MetSpec, collections: Mapping[str, ak.Array
         nominal = _rebuilt_met(collections, None)
     else:
         nominal = (nominal[0] * scale, nominal[1])
+        if spec.mpx is not None:
+            container = spec.mpx.split(".", 1)[0]
+            notes.add(f"input: MET from the file's {container}"
+                      + (f" (term {spec.term})" if spec.term else ""))
     columns["pt"], columns["phi"] = (c.astype(np.float32) for c in nominal)
     for category, tag in profile.shape_systematics.items():
         if rebuilt:

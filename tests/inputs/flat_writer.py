@@ -92,6 +92,9 @@ def _flat_file(src: str, dst: Path, config: AnalysisConfig,
     scalars = {
         "runNumber": a.run, "eventNumber": a.event, "weight_mc_NOSYS": a.genWeight,
         "met_met_NOSYS": _mev(a.MET_pt), "met_phi_NOSYS": a.MET_phi,
+        # a weight systematic: the generator weight ±10 %
+        "weight_pileup_UP": a.genWeight * np.float32(1.1),
+        "weight_pileup_DOWN": a.genWeight * np.float32(0.9),
     }
     for tag, suffix in _JES.items():
         jet[f"pt_{tag}"] = _mev(a[f"Jet_pt_{suffix}"])

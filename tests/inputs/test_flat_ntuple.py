@@ -92,3 +92,20 @@ def test_lepton_shape_variation_is_a_category_with_its_own_selection(ssww_config
             np.testing.assert_array_equal(varied, nominal)
         else:
             assert not np.array_equal(varied, nominal)
+
+
+def test_weight_variations_from_profile_branches(ssww_config, ssww_samples, tmp_path):
+    _, flat = ssww_samples
+    profile = Path(next(iter(next(iter(flat.values()))["files"]))).parent / "profile.yaml"
+    text = profile.read_text().replace(
+        "objects:", "weights:\n  pileup: {up: weight_pileup_UP, down: weight_pileup_DOWN}\n"
+                    "objects:")
+    (tmp_path / "profile.yaml").write_text(text)
+    result = run_analysis(ssww_config, flat, input=tmp_path / "profile.yaml", regions=["signal"])
+    h = result.output["hists"]["mjj"]
+    assert {"pileup_up", "pileup_down"} <= set(h.axes["systematic"])
+    nominal = h[{"systematic": "nominal"}].values(flow=True)
+    np.testing.assert_allclose(h[{"systematic": "pileup_up"}].values(flow=True), 1.1 * nominal,
+                               rtol=1e-6)
+    np.testing.assert_allclose(h[{"systematic": "pileup_down"}].values(flow=True),
+                               0.9 * nominal, rtol=1e-6)

@@ -69,3 +69,24 @@ def test_physlite_objects_in_gev_with_gn2_btagging(physlite_file):
     assert adapted.Electron.passId.layout.content.dtype == bool
     assert "passId" in ak.fields(adapted.Muon)
     assert adapted.genWeight.ndim == 1
+
+
+def test_physlite_met_from_the_met_container_when_present(physlite_file):
+    """With a MET_AnalysisMET container, its Final term is the MET (and a note says so)."""
+    import awkward as ak
+    import numpy as np
+    from coffea.nanoevents import NanoEventsFactory
+    from ewpolar.inputs.adapt import adapt_events
+    from ewpolar.inputs.profile import load_profile
+
+    events = NanoEventsFactory.from_root({str(physlite_file): "EventData"},
+                                         schemaclass=PHYSLITESchema, mode="virtual").events()
+    n = len(events)
+    terms = ak.Array([[{"mpx": 1000.0, "mpy": 0.0, "name": "RefJet"},
+                       {"mpx": 3000.0, "mpy": 4000.0, "name": "Final"}]] * n)
+    with_met = ak.with_field(events, terms, "MET_AnalysisMET")
+    notes: set[str] = set()
+    adapted = adapt_events(with_met, load_profile("physlite"), notes)
+    np.testing.assert_allclose(ak.to_numpy(adapted.MET.pt), 5.0)
+    assert "input: MET from the file's MET_AnalysisMET (term Final)" in notes
+    assert not any("rebuilt" in note for note in notes)
