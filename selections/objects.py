@@ -66,11 +66,11 @@ import numpy as np
 from coffea.nanoevents.methods import candidate, vector
 from ewpolar import observables as obs
 from ewpolar.core.config import JetCuts, LeptonCuts, ObjectSelection
+from ewpolar.inputs.adapt import VARIATION_SEP
 
 __all__ = [
     "JES_VARIATIONS",
     "OBJECT_BRANCHES",
-    "VARIATION_SEP",
     "FlatCollection",
     "Objects",
     "build_objects",
@@ -87,10 +87,6 @@ log = logging.getLogger(__name__)
 
 #: shape variations of the jet energy scale and the branch suffix they read
 JES_VARIATIONS = {"jes_up": "jesTotalUp", "jes_down": "jesTotalDown"}
-
-#: separator of a field and its shape variation in a profile-read input (``pt__jes_up``;
-#: the same as :data:`ewpolar.inputs.adapt.VARIATION_SEP`)
-VARIATION_SEP = "__"
 
 #: b-tag scores at or below this mean "no b-tag information" (NanoAOD writes -3000, -10)
 _NO_BTAG = -999.0

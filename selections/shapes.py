@@ -25,12 +25,8 @@ import awkward as ak
 import numpy as np
 from ewpolar.core.config import AnalysisConfig
 from ewpolar.core.naming import variation_names
-from ewpolar.selections.objects import (
-    JES_VARIATIONS,
-    VARIATION_SEP,
-    build_objects,
-    has_jes_variations,
-)
+from ewpolar.inputs.adapt import VARIATION_SEP
+from ewpolar.selections.objects import JES_VARIATIONS, build_objects, has_jes_variations
 from ewpolar.selections.regions import lepton_preselection
 from ewpolar.selections.variables import EventVariables
 

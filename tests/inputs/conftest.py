@@ -42,12 +42,6 @@ def cms_rntuple() -> Path:
     return _testdata(CMS_RNTUPLE)
 
 
-def one_file_fileset(path: Path, tree: str, dataset: str = "sample",
-                     **metadata: Any) -> dict[str, Any]:
-    meta = {"kind": "background", "xsec_fb": 1.0, "sumw": 1.0, **metadata}
-    return {dataset: {"files": {str(path): tree}, "metadata": meta}}
-
-
 @pytest.fixture(scope="session")
 def ssww_config() -> AnalysisConfig:
     return load_config("ssww")

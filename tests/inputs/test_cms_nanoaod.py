@@ -4,9 +4,9 @@ what the file lacks) and through the 2015 open-data profile (CSVv2 b-tagging, PF
 from __future__ import annotations
 
 import pytest
-from conftest import one_file_fileset
 from ewpolar.runner.run import run_analysis
 from ewpolar.selections.cutflow import by_cut
+from input_filesets import one_file_fileset
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:Missing cross-reference index:RuntimeWarning"),

@@ -7,9 +7,9 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from conftest import one_file_fileset
 from ewpolar.cli import main
 from ewpolar.inputs.schemas import PHYSLITESchema
+from input_filesets import one_file_fileset
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 

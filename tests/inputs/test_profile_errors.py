@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import one_file_fileset
 from ewpolar.cli import main
 from ewpolar.core.errors import InputError
 from ewpolar.inputs.check import check_profile
 from ewpolar.inputs.profile import load_profile, shipped_profiles
 from ewpolar.runner.run import run_analysis
+from input_filesets import one_file_fileset
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 from ewpolar.core.config import ObjectSelection
-from ewpolar.selections.objects import VARIATION_SEP, build_objects
+from ewpolar.inputs.adapt import VARIATION_SEP
+from ewpolar.selections.objects import build_objects
 
 CUTS = ObjectSelection.model_validate({
     "electron": {"pt_min": 20.0, "eta_max": 2.5, "id_min": 4, "iso_max": 0.1},
