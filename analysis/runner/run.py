@@ -590,6 +590,9 @@ def run_analysis(
                 reason = (f"coffea cannot make events of it with the {profile.format} schema "
                           f"of input profile '{profile.name}' ({reason[:120]}); choose the input "
                           "profile of the file's format with --input")
+            elif profile.identity and any(isinstance(c, MissingBranchesError)
+                                          for c in _exception_chain(exc)):
+                reason += " (not NanoAOD? choose its input profile with --input)"
             raise InputError(f"{fname}: {reason} (use --skip-bad-files to skip it)") from None
         finally:
             # the chunks' reference cycles (events and their arrays) that reached the
