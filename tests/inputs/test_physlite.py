@@ -90,3 +90,18 @@ def test_physlite_met_from_the_met_container_when_present(physlite_file):
     np.testing.assert_allclose(ak.to_numpy(adapted.MET.pt), 5.0)
     assert "input: MET from the file's MET_AnalysisMET (term Final)" in notes
     assert not any("rebuilt" in note for note in notes)
+
+
+def test_physlite_ttree(physlite_file, ssww_config, tmp_path):
+    """The same events as a PHYSLITE TTree (no b-tagging container): the run goes
+    through and says that the jets have no b-tag information."""
+    from ewpolar.runner.run import run_analysis
+    from input_filesets import write_physlite_ttree
+
+    path = write_physlite_ttree(physlite_file, tmp_path / "physlite.root")
+    result = run_analysis(ssww_config, one_file_fileset(path, "CollectionTree", "physlite"),
+                          input="physlite")
+    assert result.metrics["events_processed"] == 100
+    notes = " | ".join(result.metrics["notes"])
+    assert "no b-tag information for the jets" in notes
+    assert "MET rebuilt" in notes
