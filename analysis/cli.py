@@ -98,6 +98,11 @@ def generate(channel: str, events: int | None, seed: int, out: Path, config_path
                    "each): no basket is decompressed by two chunks.")
 @click.option("--maxchunks", type=click.IntRange(min=1), default=None, help="At most this many chunks per dataset.")
 @click.option("--skip-bad-files", is_flag=True, help="Skip unreadable files and report them in metrics.json.")
+@click.option("--input", "input_profile", default="nanoaod", show_default=True,
+              metavar="NAME|PATH",
+              help="Input profile: how the files map onto what the selections read. Shipped: "
+                   "nanoaod, cms-opendata-2015, physlite, atlas-flat; or a profile YAML file "
+                   "(docs/inputs.md).")
 @click.option("--retries", type=int, default=1, show_default=True,
               help="Attempts after a failed chunk (a transient read error) before its file counts as bad; 0: none.")
 @click.option("--checkpoint", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -109,20 +114,23 @@ def generate(channel: str, events: int | None, seed: int, out: Path, config_path
 def run(config_path: Path, fileset: Path, region: str, executor: str, workers: int,
         scheduler: str | None, tls_ca_file: str | None, tls_cert: str | None, tls_key: str | None,
         chunksize: int, align_clusters: bool, maxchunks: int | None, skip_bad_files: bool,
-        retries: int, checkpoint: Path | None, progress: bool, out: Path) -> None:
+        input_profile: str, retries: int, checkpoint: Path | None, progress: bool,
+        out: Path) -> None:
     """Run the analysis of a config over a fileset, region by region."""
     from ewpolar.core.config import load_config
+    from ewpolar.inputs.profile import load_profile
     from ewpolar.runner.run import load_fileset, run_analysis, tls_security
 
     security = tls_security(tls_ca_file, tls_cert, tls_key)
     cfg = load_config(config_path)
     regions = None if region == "all" else [r.strip() for r in region.split(",") if r.strip()]
-    files = load_fileset(fileset)
+    profile = load_profile(input_profile)
+    files = load_fileset(fileset, tree=profile.tree)
     result = run_analysis(cfg, files, regions=regions, executor=executor, workers=workers,
                           scheduler=scheduler, chunksize=chunksize,
                           align_clusters=align_clusters, maxchunks=maxchunks,
                           skip_bad_files=skip_bad_files, checkpoint=checkpoint, retries=retries,
-                          progress=progress, security=security, out=out)
+                          progress=progress, security=security, input=profile, out=out)
     m = result.metrics
     click.echo(f"processed {m['events_processed']} of {m['events_total']} events in "
                f"{m['seconds']:.1f} s ({m['events_per_second'] or 0:.0f} events/s), "

@@ -56,6 +56,8 @@ from coffea.analysis_tools import Weights
 from ewpolar.core.config import AnalysisConfig, load_config
 from ewpolar.core.errors import ConfigError, MissingBranchesError
 from ewpolar.core.naming import NOMINAL
+from ewpolar.inputs.adapt import adapt_events, preload_columns, shape_categories
+from ewpolar.inputs.profile import Profile
 from ewpolar.models.features import FEATURES, TRUTH_BRANCHES, TRUTH_FEATURES, FeatureContext
 from ewpolar.processors.filling import (
     HistFiller,
@@ -75,6 +77,7 @@ from ewpolar.processors.weights import (
 from ewpolar.selections.cutflow import cutflow_from_masks
 from ewpolar.selections.objects import build_objects, object_branches
 from ewpolar.selections.regions import cumulative_masks, region_cuts, resolve_regions
+from ewpolar.selections.shapes import shape_variations
 from ewpolar.selections.variables import EventVariables
 
 __all__ = ["AnalysisProcessor"]
@@ -126,6 +129,8 @@ class AnalysisProcessor(processor.ProcessorABC):
     channel: ClassVar[str] = ""
     #: the channel's fit uses classifier score templates (missing models are noted)
     score_templates: ClassVar[bool] = False
+    #: how the input files map onto the collections the selections read (None: NanoAOD)
+    input_profile: Profile | None = None
     #: observables that do not change with the JES variation (computed once per chunk)
     jes_independent: ClassVar[frozenset[str]] = TRUTH_FEATURES
     #: collections every region needs; a file without them is a bad input file
@@ -196,7 +201,7 @@ class AnalysisProcessor(processor.ProcessorABC):
         used = {key for spec in self.hist_specs() for key in spec.axes} | set(self.classifier_inputs)
         if used & TRUTH_FEATURES:
             names |= TRUTH_BRANCHES
-        return frozenset(names | self.extra_columns())
+        return preload_columns(self.input_profile, frozenset(names | self.extra_columns()))
 
     def extra_columns(self) -> frozenset[str]:
         """Branches a channel reads besides those of :meth:`columns` (none by default)."""
@@ -275,19 +280,22 @@ class AnalysisProcessor(processor.ProcessorABC):
     def process(self, events: ak.Array) -> dict[str, Any]:
         meta = dict(events.metadata or {})
         dataset = str(meta.get("dataset", "unknown"))
+        notes: set[str] = set()
+        # the input's collections as the selections read them (NanoAOD: as they are)
+        events = adapt_events(events, self.input_profile, notes)
         missing = [c for c in self.REQUIRED_COLLECTIONS if c not in events.fields]
         if missing:
             raise MissingBranchesError(
                 f"no {', '.join(missing)} branches "
                 f"(needs {', '.join(c + '_pt' for c in missing)} and the rest of each collection)")
-        notes: set[str] = set()
         sample = self._sample_info(dataset, meta, notes)
         out = self._empty_output(dataset, len(events))
         out["bad_weights"][dataset] = nonfinite_generator_weights(events)
 
         nominal = EventVariables(build_objects(events, self.config.objects, NOMINAL, notes))
         variations: list[tuple[str, EventVariables]] = [(NOMINAL, nominal)]
-        variations += self._event_weights.jes_variations(nominal, sample, self.regions, notes)
+        variations += shape_variations(nominal, self.config, self.regions, sample.is_data, notes,
+                                       shape_categories(self.input_profile))
         # the selections of every variation and region first: the weight variations
         # and the observables are then computed only for the events that some region
         # selects

@@ -18,7 +18,7 @@ by :mod:`ewpolar.core.naming`) to ``Weights`` modifiers:
   of w_i/w_0 (``pdf_scheme: replicas``).
 * ``correction`` (e.g. the ssWW K-factors): ``<key>_up`` / ``<key>_down``; the
   nominal value multiplies the nominal weight (see :meth:`EventWeights.correction`).
-* ``jes``: ``jes_up`` / ``jes_down``, shape variations (:meth:`EventWeights.jes_variations`):
+* ``jes``: ``jes_up`` / ``jes_down``, shape variations (:func:`ewpolar.selections.shapes.shape_variations`):
   jets rebuilt from ``Jet_{pt,mass}_jesTotal{Up,Down}``, MET from
   ``MET_{pt,phi}_jesTotal{Up,Down}``, object and event selection and observables
   recomputed, nominal weight.
@@ -31,7 +31,7 @@ kind "data") get no weights and no systematics.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,13 +45,12 @@ from ewpolar.core.naming import (
     NOMINAL,
     SCALE_7POINT,
     SCALE_NOMINAL_MEMBER,
-    UP,
     scale_member,
     systematic_prefix,
     variation_names,
 )
-from ewpolar.selections.objects import JES_VARIATIONS, flat_parts, has_jes_variations
-from ewpolar.selections.regions import lepton_preselection
+from ewpolar.inputs.adapt import add_profile_weights
+from ewpolar.selections.objects import flat_parts
 from ewpolar.selections.variables import EventVariables
 
 __all__ = ["EventWeights", "SampleInfo", "nonfinite_generator_weights", "sample_info"]
@@ -331,7 +330,9 @@ class EventWeights:
                 categories |= pdf_weights(events, weights, key, syst.pdf_scheme, notes, selected)
             elif syst.kind == "correction":
                 categories |= self.correction(key, sample, nominal, weights, notes, selected)
-            # "jes" is a shape variation: jes_variations
+            # "jes" is a shape variation: ewpolar.selections.shapes
+        # weight variations the input profile names (weight branches of the file)
+        categories |= add_profile_weights(events, weights, notes)
         return weights, categories
 
     def correction(self, key: str, sample: SampleInfo, nominal: EventVariables,
@@ -387,23 +388,3 @@ class EventWeights:
         weights.add(systematic_prefix(key), values["nominal"], values["up"], values["down"])
         return _two_sided(key)
 
-    def jes_variations(self, nominal: EventVariables, sample: SampleInfo,
-                       regions: Sequence[str], notes: set[str]
-                       ) -> list[tuple[str, EventVariables]]:
-        """The JES-shifted objects: ``[(category, variables)]`` for up and down (or none).
-
-        A JES shift changes no lepton cut, so the shifted objects are made only for
-        the events that pass the lepton cuts of some of ``regions``.
-        """
-        keys = [k for k, s in self.config.systematics.items() if s.kind == "jes"]
-        if not keys or sample.is_data:
-            return []
-        if not has_jes_variations(nominal.objects.events):
-            notes.add("jes: no Jet_pt_jesTotalUp/Down branches; JES variations skipped")
-            return []
-        up, down = variation_names(keys[0])
-        preselected = np.flatnonzero(np.logical_or.reduce(
-            [lepton_preselection(nominal, self.config.regions[name]) for name in regions]))
-        base = nominal.subset(preselected)
-        return [(up if variation.endswith(f"_{UP}") else down, base.varied(variation))
-                for variation in JES_VARIATIONS]

@@ -18,12 +18,29 @@ by every region):
   ``Jet_btagDeepFlavB >= bjet.score_min`` (so a b-jet need not pass the
   light-jet pT threshold).
 * a requirement whose branch the input lacks is not applied; a line saying so is
-  added to ``notes`` (real NanoAOD has all of them, a private ntuple may not).
+  added to ``notes`` (real NanoAOD has all of them, a private ntuple may not). So is
+  an input without b-tag information (every score -3000 or below, as
+  ``Jet_btagDeepFlavB`` of the CMS 2015 open data) or whose muons all fail
+  ``Muon_tightId``.
+
+Inputs read through an input profile (:mod:`ewpolar.inputs.adapt`) may carry, instead
+of NanoAOD's numeric columns, pass flags: ``passId`` and ``passIso`` (electrons,
+muons), ``passId`` (jets) and ``passBtag`` (jets). A pass flag replaces the cut it
+stands for (applied when the config asks for that cut: ``id_min > 0``, an
+``iso_max``; ``passBtag`` replaces ``score_min``). A jet ``btag`` column is any
+real-valued score (cut at ``bjet.score_min``).
 
 Jets are read lazily: a JES variation ("jes_up" / "jes_down") swaps ``Jet_pt`` and
 ``Jet_mass`` for ``Jet_{pt,mass}_jesTotal{Up,Down}`` and the missing transverse
 momentum for ``MET_{pt,phi}_jesTotal{Up,Down}``; when the input has shifted jets but
 no shifted MET, the jet shift is propagated to the MET (type-1 like, all jets).
+
+Any other shape variation (the systematics of an input profile: "jer_up",
+"el_scale_down", ...) reads, for each field of each collection, the field
+``<field>__<variation>`` where the input has it, else the nominal field; it may
+change leptons, jets and the MET. A variation that changes no lepton and no jet
+identification or direction shares the nominal leptons and jet cleaning (as the
+JES variations do); one that does is selected anew (:attr:`Objects.shares_leptons`).
 
 The selection works on flat columns: every collection is read as its offsets and
 flat numpy content, the cuts are numpy comparisons on those (the same float32
@@ -49,6 +66,7 @@ import numpy as np
 from coffea.nanoevents.methods import candidate, vector
 from ewpolar import observables as obs
 from ewpolar.core.config import JetCuts, LeptonCuts, ObjectSelection
+from ewpolar.inputs.adapt import VARIATION_SEP
 
 __all__ = [
     "JES_VARIATIONS",
@@ -69,6 +87,11 @@ log = logging.getLogger(__name__)
 
 #: shape variations of the jet energy scale and the branch suffix they read
 JES_VARIATIONS = {"jes_up": "jesTotalUp", "jes_down": "jesTotalDown"}
+
+#: b-tag scores at or below this mean "no b-tag information" (NanoAOD writes -3000, -10)
+_NO_BTAG = -999.0
+#: muons a chunk needs before "every muon fails the ID" is worth a note
+_FEW_MUONS = 10
 
 #: the branches of each collection that the object selection reads (where present)
 OBJECT_BRANCHES = {
@@ -100,6 +123,21 @@ _JET_FIELDS = ("pt", "eta", "phi", "mass", "btag")
 
 def _fields(collection: ak.Array) -> list[str]:
     return list(ak.fields(collection))
+
+
+def _field_for(fields: list[str], field: str, variation: str) -> str:
+    """The field a shape ``variation`` reads for ``field``: its own where present."""
+    if variation != "nominal":
+        name = f"{field}{VARIATION_SEP}{variation}"
+        if name in fields:
+            return name
+    return field
+
+
+def _varied_fields(fields: list[str], variation: str) -> set[str]:
+    """Fields of a collection that ``variation`` changes (generic variations only)."""
+    tail = f"{VARIATION_SEP}{variation}"
+    return {f[:-len(tail)] for f in fields if f.endswith(tail)}
 
 
 # ---------------------------------------------------------------------------
@@ -535,37 +573,42 @@ def _kinematic_mask(pt: np.ndarray, eta: np.ndarray, cuts: LeptonCuts | JetCuts)
 
 
 def _raw_leptons(cols: _Columns, name: str, cuts: LeptonCuts, pdg: int,
-                 notes: set[str]) -> _RawLeptons:
+                 notes: set[str], variation: str = "nominal") -> _RawLeptons:
     fields = cols.fields(name)
-    offsets, pt = cols.parts(name, "pt")
+
+    def col(f: str) -> np.ndarray:
+        return cols.content(name, _field_for(fields, f, variation))
+
+    offsets, pt = cols.parts(name, _field_for(fields, "pt", variation))
     columns = {"pt": pt}
     for f in ("eta", "phi", "mass", "charge"):
-        columns[f] = cols.content(name, f)
+        columns[f] = col(f)
     mask = _kinematic_mask(pt, columns["eta"], cuts)
-    if pdg == 11:
-        if cuts.id_min > 0:
-            if "cutBased" in fields:
-                mask &= cols.content(name, "cutBased") >= cuts.id_min
-            else:
-                notes.add("objects: electron identification not applied "
-                          "(no Electron_cutBased branch)")
-        if cuts.iso_max is not None:
-            if "pfRelIso03_all" in fields:
-                mask &= cols.content(name, "pfRelIso03_all") <= cuts.iso_max
-            else:
-                notes.add("objects: electron isolation not applied "
-                          "(no Electron_pfRelIso03_all branch)")
-    else:
-        if cuts.id_min >= 1:
-            if "tightId" in fields:
-                mask &= cols.content(name, "tightId").astype(bool)
-            else:
-                notes.add("objects: muon identification not applied (no Muon_tightId branch)")
-        if cuts.iso_max is not None:
-            if "pfRelIso04_all" in fields:
-                mask &= cols.content(name, "pfRelIso04_all") <= cuts.iso_max
-            else:
-                notes.add("objects: muon isolation not applied (no Muon_pfRelIso04_all branch)")
+    flavour, id_branch, iso_branch = (("electron", "cutBased", "pfRelIso03_all") if pdg == 11
+                                      else ("muon", "tightId", "pfRelIso04_all"))
+    # identification: a pass flag, else Electron_cutBased >= id_min / Muon_tightId
+    if cuts.id_min > 0:
+        if "passId" in fields:
+            mask &= col("passId")
+        elif pdg == 11 and id_branch in fields:
+            mask &= col(id_branch) >= cuts.id_min
+        elif pdg == 13 and id_branch in fields:
+            tight = col(id_branch).astype(bool)
+            mask &= tight
+            if len(tight) >= _FEW_MUONS and not tight.any():
+                notes.add("objects: Muon_tightId is False for every muon of the input: "
+                          "no muon passes the identification")
+        else:
+            notes.add(f"objects: {flavour} identification not applied "
+                      f"(no {name}_{id_branch} branch)")
+    # isolation: a pass flag, else the relative isolation <= iso_max
+    if cuts.iso_max is not None:
+        if "passIso" in fields:
+            mask &= col("passIso")
+        elif iso_branch in fields:
+            mask &= col(iso_branch) <= cuts.iso_max
+        else:
+            notes.add(f"objects: {flavour} isolation not applied (no {name}_{iso_branch} branch)")
     return _RawLeptons(offsets, columns, mask, pdg)
 
 
@@ -617,9 +660,9 @@ def select_muons(events: ak.Array, cuts: LeptonCuts, notes: set[str] | None = No
 
 
 def _select_leptons_flat(cols: _Columns, objects: ObjectSelection,
-                         notes: set[str]) -> FlatCollection:
-    electrons = _raw_leptons(cols, "Electron", objects.electron, 11, notes)
-    muons = _raw_leptons(cols, "Muon", objects.muon, 13, notes)
+                         notes: set[str], variation: str = "nominal") -> FlatCollection:
+    electrons = _raw_leptons(cols, "Electron", objects.electron, 11, notes, variation)
+    muons = _raw_leptons(cols, "Muon", objects.muon, 13, notes, variation)
     return _merged(electrons, muons)
 
 
@@ -642,19 +685,25 @@ def has_jes_variations(events: ak.Array) -> bool:
 
 
 def _clean_jet_mask(cols: _Columns, objects: ObjectSelection, leptons: FlatCollection,
-                    notes: set[str]) -> np.ndarray:
+                    notes: set[str], variation: str = "nominal") -> np.ndarray:
     """Per input jet: identified and away from every selected lepton (JES independent)."""
     fields = cols.fields("Jet")
+
+    def col(f: str) -> np.ndarray:
+        return cols.content("Jet", _field_for(fields, f, variation))
+
     offsets, pt = cols.parts("Jet", "pt")
     good = np.ones(len(pt), dtype=bool)
     if objects.jet.id_min > 0:
-        if "jetId" in fields:
-            good = cols.content("Jet", "jetId") >= objects.jet.id_min
+        if "passId" in fields:
+            good = col("passId").astype(bool)
+        elif "jetId" in fields:
+            good = col("jetId") >= objects.jet.id_min
         else:
             notes.add("objects: jet identification not applied (no Jet_jetId branch)")
     if objects.overlap_dr > 0:
-        eta = cols.content("Jet", "eta")
-        phi = cols.content("Jet", "phi")
+        eta = col("eta")
+        phi = col("phi")
         l_eta, l_phi = leptons["eta"], leptons["phi"]
         # numpy evaluates ΔR in the common type of the inputs (Python floats adapt to it)
         ftype = np.result_type(phi, l_phi, eta, l_eta).type
@@ -668,34 +717,50 @@ def _clean_jet_mask(cols: _Columns, objects: ObjectSelection, leptons: FlatColle
 def _select_jets_flat(cols: _Columns, objects: ObjectSelection, clean: np.ndarray,
                       variation: str, notes: set[str]) -> tuple[FlatCollection, FlatCollection]:
     fields = cols.fields("Jet")
+
+    def col(f: str) -> np.ndarray:
+        return cols.content("Jet", _field_for(fields, f, variation))
+
     offsets, raw_pt = cols.parts("Jet", "pt")
+    suffix = JES_VARIATIONS.get(variation)
     if variation == "nominal":
         pt = raw_pt
         mass = cols.content("Jet", "mass")
-    else:
-        suffix = JES_VARIATIONS[variation]
+    elif suffix is not None and f"pt_{suffix}" in fields:
         pt = cols.content("Jet", f"pt_{suffix}")
         if f"mass_{suffix}" in fields:
             mass = cols.content("Jet", f"mass_{suffix}")
         else:
             mass = cols.content("Jet", "mass") * (pt / raw_pt)
-    eta = cols.content("Jet", "eta")
-    phi = cols.content("Jet", "phi")
-    if "btagDeepFlavB" in fields:
-        btag = cols.content("Jet", "btagDeepFlavB")
+    else:
+        pt, mass = col("pt"), col("mass")
+    eta = col("eta")
+    phi = col("phi")
+    b = objects.bjet
+    if "passBtag" in fields:
+        tagged = col("passBtag").astype(bool)
+        btag = col("btag") if "btag" in fields else tagged.astype(np.float32)
+    elif "btag" in fields or "btagDeepFlavB" in fields:
+        btag = col("btag") if "btag" in fields else cols.content("Jet", "btagDeepFlavB")
+        tagged = btag >= b.score_min
     else:
         btag = np.full_like(raw_pt, np.nan)
+        tagged = btag >= b.score_min
         notes.add("objects: no Jet_btagDeepFlavB branch, no jet is b-tagged")
+    if len(btag) and np.all(btag <= _NO_BTAG):
+        notes.add("objects: every jet's b-tag score is -999 or below (-3000 in the CMS 2015 "
+                  "open data): the input has no b-tag information, no jet is b-tagged")
     jet_ok = _kinematic_mask(pt, eta, objects.jet)
-    b = objects.bjet
-    b_ok = (pt > b.pt_min) & (np.abs(eta) < b.eta_max) & (btag >= b.score_min)
+    b_ok = (pt > b.pt_min) & (np.abs(eta) < b.eta_max) & tagged
     j_off, j_idx, b_off, b_idx = _pt_ordered_selection(offsets, clean, pt, jet_ok, b_ok)
     columns = {"pt": pt, "eta": eta, "phi": phi, "mass": mass, "btag": btag}
+    # the chunk's (η, φ) functions hold for the nominal directions only
+    trig = cols.jet_trig if not _varied_fields(fields, variation) & {"eta", "phi"} else None
 
     def collection(off: np.ndarray, idx: np.ndarray) -> FlatCollection:
         return FlatCollection(off, {f: columns[f][idx] for f in _JET_FIELDS},
-                              "PtEtaPhiMLorentzVector", vector.behavior, cols.jet_trig,
-                              cols.source_index("Jet", idx))
+                              "PtEtaPhiMLorentzVector", vector.behavior, trig,
+                              None if trig is None else cols.source_index("Jet", idx))
 
     return collection(j_off, j_idx), collection(b_off, b_idx)
 
@@ -737,8 +802,14 @@ def select_jets(events: ak.Array, objects: ObjectSelection, leptons: ak.Array,
 def _met(cols: _Columns, variation: str, notes: set[str]) -> tuple[np.ndarray, np.ndarray]:
     if variation == "nominal":
         return cols.flat("MET", "pt"), cols.flat("MET", "phi")
-    suffix = JES_VARIATIONS[variation]
     fields = cols.fields("MET")
+    if f"pt{VARIATION_SEP}{variation}" in fields:
+        return (cols.flat("MET", f"pt{VARIATION_SEP}{variation}"),
+                cols.flat("MET", f"phi{VARIATION_SEP}{variation}"))
+    suffix = JES_VARIATIONS.get(variation)
+    if suffix is None or f"pt_{suffix}" not in cols.fields("Jet"):
+        # a profile's variation without a varied MET: the nominal MET (CP-algorithm convention)
+        return cols.flat("MET", "pt"), cols.flat("MET", "phi")
     if f"pt_{suffix}" in fields and f"phi_{suffix}" in fields:
         return cols.flat("MET", f"pt_{suffix}"), cols.flat("MET", f"phi_{suffix}")
     notes.add(f"objects: no MET_pt_{suffix}; the jet energy shift is propagated to the MET")
@@ -793,7 +864,7 @@ class Objects:
             return self.shared_from.lepton_table
         if self.parent is not None:
             return self.parent.lepton_table.subset(self.index)
-        return _select_leptons_flat(self._columns, self.config, self.notes)
+        return _select_leptons_flat(self._columns, self.config, self.notes, self.variation)
 
     @cached_property
     def leptons(self) -> ak.Array:
@@ -809,7 +880,8 @@ class Objects:
             return self.shared_from.clean_jet_mask
         if self.parent is not None:
             return self.parent.clean_jet_mask[self._columns.entries("Jet")[1]]
-        return _clean_jet_mask(self._columns, self.config, self.lepton_table, self.notes)
+        return _clean_jet_mask(self._columns, self.config, self.lepton_table, self.notes,
+                               self.variation)
 
     @cached_property
     def _jet_tables(self) -> tuple[FlatCollection, FlatCollection]:
@@ -854,12 +926,26 @@ class Objects:
         """Missing transverse momentum azimuth, float64 per event."""
         return self._met[1]
 
+    @cached_property
+    def shares_leptons(self) -> bool:
+        """True when this variation changes no lepton and no jet identification or
+        direction: it has the nominal leptons and jet cleaning (every JES variation)."""
+        if self.variation == "nominal":
+            return True
+        if any(_varied_fields(self._columns.fields(c), self.variation)
+               for c in ("Electron", "Muon")):
+            return False
+        return not _varied_fields(self._columns.fields("Jet"), self.variation) & {
+            "eta", "phi", "passId", "jetId"}
+
     def varied(self, variation: str) -> Objects:
-        """The objects of another JES variation (of the same events), sharing the
-        (JES-independent) leptons and jet cleaning with these."""
+        """The objects of another variation (of the same events), sharing the
+        leptons and jet cleaning with these where the variation does not change them
+        (:attr:`shares_leptons`)."""
         other = build_objects(self.events, self.config, variation, self.notes)
-        other.shared_from = self if self.shared_from is None else self.shared_from
         other.columns = self._columns
+        if other.shares_leptons:
+            other.shared_from = self if self.shared_from is None else self.shared_from
         return other
 
     def subset(self, index: np.ndarray, events: ak.Array | None = None,
@@ -876,7 +962,7 @@ class Objects:
         sub = Objects(self.events[index] if events is None else events, self.config,
                       self.variation, self.notes, parent=self, index=index,
                       columns=self._columns.restricted(index))
-        sub.shared_from = leptons_from
+        sub.shared_from = leptons_from if self.shares_leptons else None
         return sub
 
 
@@ -887,9 +973,10 @@ def build_objects(events: ak.Array, objects: ObjectSelection, variation: str = "
     Args:
         events: NanoAOD-schema events (coffea NanoEvents).
         objects: the config's object definitions.
-        variation: "nominal", "jes_up" or "jes_down".
+        variation: "nominal", "jes_up" or "jes_down" (NanoAOD's JES branches), or a
+            shape variation of a profile-read input (fields ``<field>__<variation>``).
         notes: set collecting one line per requirement that could not be applied.
     """
-    if variation != "nominal" and variation not in JES_VARIATIONS:
-        raise ValueError(f"unknown object variation '{variation}'")
+    if not variation or VARIATION_SEP in variation:
+        raise ValueError(f"invalid object variation '{variation}'")
     return Objects(events, objects, variation, notes if notes is not None else set())

@@ -215,8 +215,14 @@ class EventVariables(_Cached):
         self._masks: dict[Hashable, np.ndarray] = {}
 
     def varied(self, variation: str) -> EventVariables:
-        """The variables of a JES variation of the same chunk, sharing the lepton quantities."""
-        return EventVariables(self.objects.varied(variation), leptons_from=self)
+        """The variables of a shape variation of the same events, sharing the lepton
+        quantities where the variation does not change the leptons."""
+        objects = self.objects.varied(variation)
+        if objects.shares_leptons:
+            return EventVariables(objects, leptons_from=self)
+        out = EventVariables(objects)
+        out.events_index = self.events_index
+        return out
 
     def subset(self, index: np.ndarray, events=None,
                leptons_from: EventVariables | None = None) -> EventVariables:
@@ -233,6 +239,8 @@ class EventVariables(_Cached):
                 lepton quantities these share.
         """
         index = np.asarray(index, dtype=np.int64)
+        if not self.objects.shares_leptons:
+            leptons_from = None
         objects = self.objects.subset(
             index, events, None if leptons_from is None else leptons_from.objects)
         return EventVariables(objects, leptons_from=leptons_from, _parent=self, _index=index)

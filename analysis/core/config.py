@@ -70,9 +70,17 @@ class JetCuts(_Strict):
 
 
 class BJetCuts(_Strict):
+    """b-jets: kinematics and a cut on the tagger's score.
+
+    ``score_min`` is any real number: a probability-like score (NanoAOD's
+    ``btagDeepFlavB`` in [0, 1]) or a log-likelihood-ratio discriminant (ATLAS
+    GN2 or DL1, working points near 2.7). An input profile whose jets carry a
+    pass flag or their own working point (``objects.jet.btag_min``) replaces it.
+    """
+
     pt_min: NonNegFloat
     eta_max: PositiveFloat
-    score_min: Annotated[float, Field(ge=0, le=1)]
+    score_min: float
 
 
 class ObjectSelection(_Strict):

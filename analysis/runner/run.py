@@ -31,11 +31,13 @@ from typing import TYPE_CHECKING, Any
 import uproot
 from awkward.operations import ak_from_buffers
 from coffea import processor
-from coffea.nanoevents import NanoAODSchema
 from ewpolar.core.config import AnalysisConfig, CondorSettings, config_hash
 from ewpolar.core.errors import InputError, MissingBranchesError
 from ewpolar.core.histio import write_histograms
 from ewpolar.core.outputs import OutputLock, atomic_write_json, ensure_writable_dir, staged_outputs
+from ewpolar.inputs.check import check_profile
+from ewpolar.inputs.profile import Profile, load_profile
+from ewpolar.inputs.schemas import schema_for
 from ewpolar.runner.checkpoint import JSONCheckpointer
 from ewpolar.runner.local import local_cluster, process_pool
 
@@ -71,10 +73,11 @@ class RunResult:
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def load_fileset(path: str | Path) -> dict[str, Any]:
+def load_fileset(path: str | Path, tree: str = "Events") -> dict[str, Any]:
     """Read a coffea fileset JSON and check that every file it names exists.
 
-    Remote URLs (``root://``, ``https://`` ...) are passed through unchecked.
+    Remote URLs (``root://``, ``https://`` ...) are passed through unchecked. Files
+    given as a list (no tree names) read ``tree`` (the input profile's tree).
 
     Raises:
         InputError: the fileset is missing, not JSON, malformed, or names a missing file.
@@ -94,18 +97,18 @@ def load_fileset(path: str | Path) -> dict[str, Any]:
             raise InputError(f"{path}: dataset '{dataset}': needs a 'files' mapping {{path: tree}}")
         files = entry["files"]
         if isinstance(files, list):
-            entry["files"] = files = dict.fromkeys(files, "Events")
+            entry["files"] = files = dict.fromkeys(files, tree)
         metadata = entry.setdefault("metadata", {})
         if not isinstance(metadata, dict):
             raise InputError(f"{path}: dataset '{dataset}': 'metadata' must be a mapping, "
                              f"not {type(metadata).__name__}")
         resolved = {}
-        for fname, tree in files.items():
+        for fname, treename in files.items():
             if not isinstance(fname, str) or not fname:
                 raise InputError(f"{path}: dataset '{dataset}': a file name must be a non-empty string")
-            if not isinstance(tree, str) or not tree:
+            if not isinstance(treename, str) or not treename:
                 raise InputError(f"{path}: dataset '{dataset}': file {fname}: the tree name must be "
-                                 f"a string, not {tree!r}")
+                                 f"a string, not {treename!r}")
             name = fname
             if "://" not in fname:
                 fpath = Path(fname)
@@ -123,33 +126,42 @@ def load_fileset(path: str | Path) -> dict[str, Any]:
                 raise InputError(f"{path}: dataset '{dataset}': file {fname} is already listed in "
                                  f"dataset '{other}'{also}; each file may appear once")
             seen[name] = (dataset, fname)
-            resolved[name] = tree
+            resolved[name] = treename
         entry["files"] = resolved
     return fileset
 
 
-def checkpoint_fingerprint(config: AnalysisConfig | None, proc: processor.ProcessorABC) -> str:
+def checkpoint_fingerprint(config: AnalysisConfig | None, proc: processor.ProcessorABC,
+                           profile: Profile | None = None) -> str:
     """What a chunk's output depends on besides its events: the config, the regions filled,
-    the processor and the package version (a checkpoint of another fingerprint is not reused)."""
+    the processor, the input profile and the package version (a checkpoint of another
+    fingerprint is not reused)."""
     from ewpolar import __version__
 
     regions = getattr(proc, "regions", None)
     parts = {"config": config_hash(config) if config is not None else None,
              "regions": sorted(regions) if regions is not None else None,
              "processor": f"{type(proc).__module__}.{type(proc).__qualname__}",
+             "input": [profile.name, str(profile.source)] if profile is not None else None,
              "version": __version__}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def build_processor(config: AnalysisConfig, regions: list[str] | None = None) -> AnalysisProcessor:
-    """The coffea processor of the config's channel, restricted to ``regions``."""
+def build_processor(config: AnalysisConfig, regions: list[str] | None = None,
+                    profile: Profile | None = None) -> AnalysisProcessor:
+    """The coffea processor of the config's channel, restricted to ``regions``, reading
+    its input through ``profile`` (None: NanoAOD as it is)."""
     if config.channel == "ssww":
         from ewpolar.processors.ssww import SSWWProcessor
 
-        return SSWWProcessor(config, regions=regions)
-    from ewpolar.processors.wh import WHProcessor
+        proc: AnalysisProcessor = SSWWProcessor(config, regions=regions)
+    else:
+        from ewpolar.processors.wh import WHProcessor
 
-    return WHProcessor(config, regions=regions)
+        proc = WHProcessor(config, regions=regions)
+    if profile is not None and not profile.identity:
+        proc.input_profile = profile
+    return proc
 
 
 def condor_cluster(settings: CondorSettings) -> Any:
@@ -374,6 +386,9 @@ def _failed_file(exc: BaseException) -> str | None:
     return None
 
 
+#: coffea's message when a schema cannot make events of a file (e.g. NanoAOD's of PHYSLITE)
+NANOEVENTS_FAILED = "Failed creating nanoevents"
+
 _READ_PACKAGES = ("uproot", "cramjam", "zlib", "lzma", "lz4", "zstandard")
 #: source whose frames mean "reading the file": an exception raised below one of them
 #: is a property of the file's bytes, not of the analysis code. uproot reads and
@@ -393,10 +408,12 @@ def _raised_while_reading(exc: BaseException) -> bool:
 
 
 def _is_bad_file_error(exc: BaseException) -> bool:
-    """True when the exception chain holds an I/O or deserialisation error, or any error
-    raised while uproot was reading the file."""
+    """True when the exception chain holds an I/O or deserialisation error, any error
+    raised while uproot was reading the file, or coffea could not make events of the
+    file with the input's schema."""
     return any(isinstance(cur, BAD_FILE_ERRORS) or type(cur).__module__.startswith(_READ_PACKAGES)
-               or _raised_while_reading(cur) for cur in _exception_chain(exc))
+               or _raised_while_reading(cur) or NANOEVENTS_FAILED in str(cur)
+               for cur in _exception_chain(exc))
 
 
 def _cannot_change_on_retry(exc: BaseException) -> bool:
@@ -443,7 +460,8 @@ def _attempts(retries: int, report: bool, _coffea_retries: int, skipbadfiles: An
                 attempt += 1
                 continue
             if use_result_type or not skip or not (
-                    any(isinstance(c, skip) for c in _exception_chain(exc))
+                    any(isinstance(c, skip) or NANOEVENTS_FAILED in str(c)
+                        for c in _exception_chain(exc))
                     or (skip is BAD_FILE_ERRORS and _is_bad_file_error(exc))):
                 raise
             if not report:
@@ -576,6 +594,7 @@ def run_processor(
     progress: bool = False,
     security: Any = None,
     config: AnalysisConfig | None = None,
+    profile: Profile | None = None,
 ) -> ProcessorRun:
     """Run any coffea processor over ``fileset`` with the project's executors and options.
 
@@ -588,19 +607,29 @@ def run_processor(
         proc: the processor.
         fileset: coffea fileset (see :func:`load_fileset`).
         config: the analysis config, for the resources of the condor executor.
+        profile: the input profile (:mod:`ewpolar.inputs`; None: NanoAOD as it is): it
+            chooses the coffea schema, and is checked against the first file of each
+            dataset before the run.
 
     Raises:
         InputError: a bad input file (without ``skip_bad_files``), no readable
             event, or an unusable option.
     """
     _check_options(executor, scheduler, chunksize, retries)
+    profile = profile if profile is not None else load_profile(None)
     open_options = uproot_options(fileset)
     preload = preload and callable(getattr(proc, "columns", None))
+    unreadable = {} if profile.identity else check_profile(profile, fileset)
+    if unreadable and not skip_bad_files:
+        raise InputError(f"{next(iter(unreadable.values()))} (use --skip-bad-files to skip it)")
+    checked = fileset
+    if unreadable:
+        fileset = _without_files(fileset, unreadable)
 
     checkpointer = None
     if checkpoint is not None:
         checkpointer = JSONCheckpointer(ensure_writable_dir(checkpoint),
-                                        fingerprint=checkpoint_fingerprint(config, proc))
+                                        fingerprint=checkpoint_fingerprint(config, proc, profile))
 
     tic = time.perf_counter()
     caught: list[warnings.WarningMessage] = []
@@ -614,7 +643,7 @@ def run_processor(
             # preprocessing always skips: unreadable files are found below, with their reasons
             skipbadfiles=BAD_FILE_ERRORS,
             savemetrics=True,
-            schema=NanoAODSchema,
+            schema=schema_for(profile.format),
             checkpointer=checkpointer,
         )
         with warnings.catch_warnings(record=True) as caught:
@@ -622,12 +651,16 @@ def run_processor(
             with _retrying(runner, retries, report=False):
                 chunks = list(runner.preprocess(fileset, uproot_options=open_options))
         files = _file_entries(fileset, runner)
-        bad = {f: r for f, r in files.items() if "error" in r}
+        for fname, reason in unreadable.items():
+            dataset, tree = next((d, e["files"][fname]) for d, e in checked.items()
+                                 if fname in e["files"])
+            files[fname] = {"dataset": dataset, "tree": tree, "error": reason}
+        bad = {f: r for f, r in files.items() if "error" in r and f not in unreadable}
         if bad and not skip_bad_files:
             fname, rec = next(iter(bad.items()))
             raise InputError(f"{fname}: {rec['error']} (use --skip-bad-files to skip it)")
         if not chunks:
-            if bad:
+            if bad or unreadable:
                 raise InputError("no readable input file in the fileset")
             raise InputError("the fileset's files hold no events")
         runner.skipbadfiles = BAD_FILE_ERRORS if skip_bad_files else False
@@ -646,7 +679,15 @@ def run_processor(
             fname = _failed_file(exc)
             if fname is None or not _is_bad_file_error(exc):
                 raise
-            raise InputError(f"{fname}: {_one_line(exc)} (use --skip-bad-files to skip it)") from None
+            reason = _one_line(exc)
+            if any(NANOEVENTS_FAILED in str(c) for c in _exception_chain(exc)):
+                reason = (f"coffea cannot make events of it with the {profile.format} schema "
+                          f"of input profile '{profile.name}' ({reason[:120]}); choose the input "
+                          "profile of the file's format with --input")
+            elif profile.identity and any(isinstance(c, MissingBranchesError)
+                                          for c in _exception_chain(exc)):
+                reason += " (not NanoAOD? choose its input profile with --input)"
+            raise InputError(f"{fname}: {reason} (use --skip-bad-files to skip it)") from None
         finally:
             # the chunks' reference cycles (events and their arrays) that reached the
             # oldest generation go now, not at some later full collection: repeated
@@ -678,6 +719,7 @@ def run_analysis(
     preload: bool = True,
     progress: bool = False,
     security: Any = None,
+    input: str | Path | Profile | None = None,
     out: str | Path | None = None,
 ) -> RunResult:
     """Run the channel's processor over ``fileset`` and (optionally) write the outputs.
@@ -707,22 +749,29 @@ def run_analysis(
             declares; see :func:`_run_chunks`) rather than one lazy read per branch.
             The results are the same either way.
         progress: show a progress bar.
+        input: the input profile (:mod:`ewpolar.inputs`): a shipped profile's name
+            (``nanoaod``, the default; ``physlite``, ``atlas-flat``,
+            ``cms-opendata-2015``), a profile YAML file, or a loaded profile. It
+            chooses the coffea schema and how the processors read the files; it is
+            checked against the first file of each dataset before the run.
         out: output folder for histograms.root, cutflow.json, metrics.json.
 
     Raises:
         InputError: a bad input file (without ``skip_bad_files``), or an unusable option.
     """
     _check_options(executor, scheduler, chunksize, retries)
+    profile = load_profile(input)
     out_dir = ensure_writable_dir(out) if out is not None else None
     # one run at a time per output folder, for the whole run: a second run into the
     # same folder stops at once instead of interleaving its files with this one's
     with OutputLock(out_dir) if out_dir is not None else contextlib.nullcontext():
-        proc = build_processor(config, regions)
+        proc = build_processor(config, regions, profile)
         run = run_processor(
             proc, fileset, executor=executor, workers=workers, scheduler=scheduler,
             chunksize=chunksize, align_clusters=align_clusters, maxchunks=maxchunks,
             skip_bad_files=skip_bad_files, checkpoint=checkpoint, retries=retries,
-            preload=preload, progress=progress, security=security, config=config)
+            preload=preload, progress=progress, security=security, config=config,
+            profile=profile)
 
         output = run.output
         raw_metrics = run.runner_output.get("metrics", {})
@@ -736,6 +785,9 @@ def run_analysis(
         metrics["events_with_bad_weights"] = {
             ds: n for ds, n in sorted(output.get("bad_weights", {}).items()) if n}
         metrics["models"] = proc.models
+        metrics["input"] = {"profile": profile.name, "source": profile.source,
+                            "format": profile.format}
+        _warn_input_notes(metrics["notes"])
         for dataset, n in metrics["events_with_bad_weights"].items():
             log.warning("dataset '%s': %d events with a NaN or infinite genWeight got weight 0",
                         dataset, n)
@@ -751,6 +803,30 @@ def run_analysis(
                             "cutflow": out_dir / "cutflow.json",
                             "metrics": out_dir / "metrics.json"}
     return result
+
+
+def _without_files(fileset: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:
+    """The fileset without ``files`` (datasets left without files are dropped)."""
+    out = {}
+    for dataset, entry in fileset.items():
+        kept = {f: t for f, t in entry["files"].items() if f not in files}
+        if kept:
+            out[dataset] = {**entry, "files": kept}
+    return out
+
+
+#: notes that say what an input lacks (warned about on stderr as well as in metrics.json)
+_INPUT_NOTES = ("input: ", "objects: ")
+
+
+def _warn_input_notes(notes: list[str]) -> None:
+    """One warning per thing the inputs lack (each note is ``<dataset>: <what>``)."""
+    seen: set[str] = set()
+    for note in notes:
+        what = note.split(": ", 1)[-1]
+        if what.startswith(_INPUT_NOTES) and what not in seen:
+            seen.add(what)
+            log.warning("%s", note)
 
 
 def _metrics(config: AnalysisConfig, fileset: dict[str, Any], files: dict[str, dict[str, Any]],
