@@ -160,7 +160,7 @@ def make_wh(rng: np.random.Generator, n: int) -> dict[str, FourVec]:
 
 
 def make_ssww(rng: np.random.Generator, n: int) -> dict[str, FourVec]:
-    """W(→ℓν)W(→ℓν) events; both leptons p_T > 27 GeV, |η| < 2.5 (physics.md §1a)."""
+    """W(→ℓν)W(→ℓν) events; both leptons p_T > 27 GeV, |η| < 2.5 (docs/physics.md §1a)."""
     return _generate(rng, n, _ssww_batch)
 
 

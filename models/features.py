@@ -44,7 +44,7 @@ the region's ``neutrino_rule``, W = ℓ + ν):
 ``mbb``, ``pth``            m_bb and p_T of H
 ``ptw``                     p_T^W = |p_T(ℓ) + p_T^miss|
 ``mt_w``, ``mt_tot``        m_T(ℓ, E_T^miss) and m_T^tot(ℓ, ν, b1, b2)
-``cos_delta_plus``          cos δ⁺ (physics.md §1b)
+``cos_delta_plus``          cos δ⁺ (docs/physics.md §1b)
 ``q_cos_delta_plus``        Q_ℓ · cos δ⁺
 ``cos_theta_star_lab``      lepton in the W rest frame against the W direction in
                             the laboratory frame

@@ -4,7 +4,7 @@ A classifier f(x) is trained to separate a *source* sample (label 0) from a
 *target* sample (label 1) with the weighted cross-entropy, the two classes
 normalised to equal total weight (:func:`ewpolar.models.training.trainer.train_network`:
 Adam with a learning rate halved on plateaus, early stopping). It then converges to f = p_T / (p_S + p_T) (the likelihood-ratio
-trick, physics.md §3), so the per-event weight that turns the source into the
+trick, docs/physics.md §3), so the per-event weight that turns the source into the
 target is
 
     w(x) = f(x) / (1 − f(x)) = p_T(x) / p_S(x)        (densities of unit norm)
@@ -18,7 +18,7 @@ change in rate.
 Options (:class:`DCTRConfig`):
 
 * calibration: the raw ratio is replaced by the ratio of the classifier-output
-  histograms of the two classes, h_T(f)/h_S(f) (physics.md §3: "calibrate s with
+  histograms of the two classes, h_T(f)/h_S(f) (docs/physics.md §3: "calibrate s with
   a histogram of the classifier output on each class"), interpolated in
   ln(f/(1 − f)) (:class:`HistogramCalibration`); bins have equal total weight of
   both classes together. It corrects a biased classifier at the price of binning

@@ -11,7 +11,7 @@ Histograms (axes dataset, region, systematic, then the observables):
   and any of ``ptw``, ``q_cos_delta_plus``, ``cos_delta_plus``, ``mt_w``,
   ``lep1_pt``, ``met``, ``n_jets``, ``n_bjets``, ... .
 
-Observables (physics.md §1b): H = b1 + b2 (two leading b-jets); the neutrino p_z
+Observables (docs/physics.md §1b): H = b1 + b2 (two leading b-jets); the neutrino p_z
 from the W-mass constraint with the region's ``neutrino_rule``; W = ℓ + ν;
 cos δ⁺ from :func:`ewpolar.observables.wh_cos_delta_plus_p4`, multiplied by the
 lepton charge Q_ℓ; p_T^W = |p_T(ℓ) + p_T^miss|; m_T^tot of ℓ, ν (E_T^miss), b1, b2.

@@ -27,7 +27,7 @@ Masses in GeV; objects as defined in :mod:`ewpolar.selections.objects`, pair qua
 as in :mod:`ewpolar.selections.variables`. :func:`region_masks` and :func:`cumulative_masks`
 give the same cuts as boolean arrays, each computed once per chunk and JES variation
 and shared by the regions that apply it (the ssWW regions share most of their cuts);
-the processors use those. Thresholds follow physics.md §1a (m_ℓℓ > 20,
+the processors use those. Thresholds follow docs/physics.md §1a (m_ℓℓ > 20,
 ΔR_ℓℓ ≥ 0.3, m_jj ≥ 500, |Δy_jj| ≥ 2; the low-m_jj region 200 ≤ m_jj < 500).
 """
 

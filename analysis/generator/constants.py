@@ -22,7 +22,7 @@ __all__ = [
 
 SQRT_S = 13000.0
 
-# PDG 2022 values; m_W as in the analysis' neutrino reconstruction (physics.md §1b)
+# PDG 2022 values; m_W as in the analysis' neutrino reconstruction (docs/physics.md §1b)
 MASS_W, GAMMA_W = 80.379, 2.085
 MASS_Z, GAMMA_Z = 91.1876, 2.4952
 MASS_T, GAMMA_T = 172.5, 1.42

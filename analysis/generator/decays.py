@@ -1,4 +1,4 @@
-"""Boson and top-quark decays with the W helicity structure of physics.md §2.
+"""Boson and top-quark decays with the W helicity structure of docs/physics.md §2.
 
 All decays happen in the rest frame of the decaying particle, reached by a pure
 boost from the frame its momentum is given in; the W quantisation axis is the W
@@ -123,7 +123,7 @@ def decay_isotropic(rng: np.random.Generator, parent: Vec4, m1: np.ndarray | flo
 
 
 def top_w_helicity_fractions(w_mass: float = MASS_W, top_mass: float = MASS_T) -> tuple[float, float]:
-    """(f0, f_T) of W bosons from top decay at leading order, x = m_W²/m_t² (physics.md §2).
+    """(f0, f_T) of W bosons from top decay at leading order, x = m_W²/m_t² (docs/physics.md §2).
 
     f_T is f_L for t → W⁺b and f_R for t̄ → W⁻b̄; the other transverse fraction is zero.
     """

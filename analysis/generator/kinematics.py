@@ -206,7 +206,7 @@ def breit_wigner_mass(rng: np.random.Generator, n: int, mass: float, width: floa
 def cos_theta_helicity(rng: np.random.Generator, helicity: np.ndarray, charge: np.ndarray) -> np.ndarray:
     """Sample cos θ* of the charged lepton (or down-type antifermion) in W → ℓν.
 
-    physics.md §2: (1/σ) dσ/dcosθ* = 3/8 (1 ∓ cosθ*)² f_L + 3/8 (1 ± cosθ*)² f_R
+    docs/physics.md §2: (1/σ) dσ/dcosθ* = 3/8 (1 ∓ cosθ*)² f_L + 3/8 (1 ± cosθ*)² f_R
     + 3/4 sin²θ* f_0, upper sign for W⁺. For helicity λ = −1 (L), +1 (R), 0 the
     shape is drawn by its inverse CDF:
     (1 − c)²: c = 1 − 2(1 − u)^(1/3);  (1 + c)²: c = 2u^(1/3) − 1;

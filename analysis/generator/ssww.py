@@ -19,7 +19,7 @@ n_T, the number of transverse W's, so a classifier sees more than decay angles:
 - W direction in the WW rest frame: cos θ ∝ 1 + 0.6 n_T cos²θ.
 
 In the WW rest frame the W's decay with cos θ* drawn for their helicity about
-their flight direction (physics.md §2); everything is then boosted to the lab.
+their flight direction (docs/physics.md §2); everything is then boosted to the lab.
 
 **QCD W±W±jj** (``ssww_qcd``): same chain with an unpolarized mix per W
 (f_0 = 0.2, the rest transverse split by the same left fraction), softer

@@ -4,7 +4,7 @@ Toy model: m_tt̄ = m_t1 + m_t2 + Gamma(1.6, 110 GeV); cos θ of the top in the 
 rest frame ∝ 1 + 0.5 cos²θ; y_tt̄ ~ N(0, 1); the tt̄ system recoils against
 initial-state radiation. One top (t or t̄ with 50 %) decays to W → ℓν (e or μ),
 the other to W → qq̄'. Tops decay isotropically; the W helicity follows the
-leading-order fractions (physics.md §2) about the W direction in the top rest
+leading-order fractions (docs/physics.md §2) about the W direction in the top rest
 frame, and the W decays in that frame.
 
 GenPart slots (mother in brackets):

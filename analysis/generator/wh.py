@@ -11,7 +11,7 @@ fraction) about its direction in the WH frame; H → bb̄ is isotropic.
 
 CP weights. With Q_ℓ the lepton charge, p_T^W in GeV and
 cos δ⁺ = p̂_ℓ^(W) · (p_H × p_W)/|p_H × p_W| from the true lepton, neutrino and
-Higgs (physics.md §1b: lepton boosted into the W rest frame, lab-frame H and W
+Higgs (docs/physics.md §1b: lepton boosted into the W rest frame, lab-frame H and W
 3-momenta), each event gets relative weights
 
     a = κ · (p_T^W / 100 GeV) · Q_ℓ cos δ⁺           (interference, CP-odd)
@@ -75,7 +75,7 @@ QUAD_COEFFICIENT = 0.35
 
 
 def cos_delta_plus(lep: Vec4, nu: Vec4, higgs: Vec4) -> np.ndarray:
-    """cos δ⁺ = p̂_ℓ^(W) · (p_H × p_W)/|p_H × p_W| (arXiv:1409.5449; physics.md §1b)."""
+    """cos δ⁺ = p̂_ℓ^(W) · (p_H × p_W)/|p_H × p_W| (arXiv:1409.5449; docs/physics.md §1b)."""
     w = lep + nu
     lw = lep.boost_to(w)
     nx = higgs.py * w.pz - higgs.pz * w.py

@@ -198,7 +198,7 @@ def _pair_cos_theta_star(l1: FourArrays, l2: FourArrays, n1: FourArrays, n2: Fou
 def lepton_pair_cos_theta_star(
     leptons: ak.Array, neutrinos: ak.Array
 ) -> tuple[np.ndarray, np.ndarray]:
-    """cos θ* of the two leading leptons in the WW rest frame, from their neutrinos (physics.md §2).
+    """cos θ* of the two leading leptons in the WW rest frame, from their neutrinos (docs/physics.md §2).
 
     W_i = ℓ_i + ν_i, F = W_1 + W_2, ``cos θ*_i = cos_theta_star(ℓ_i, W_i, F)``,
     with ``neutrinos[:, i]`` the partner of ``leptons[:, i]`` (e.g. generator
@@ -231,7 +231,7 @@ def lepton_pair_cos_theta_star_p4(
 ) -> tuple[np.ndarray, np.ndarray]:
     """cos θ* of two leptons in the WW rest frame with the neutrinos from the missing p_T (ssWW).
 
-    The two neutrinos are not measurable; this proxy (physics.md §1a, §2) gives
+    The two neutrinos are not measurable; this proxy (docs/physics.md §1a, §2) gives
     each half of the missing p_T and solves its p_z from the W-mass constraint
     (:func:`~ewpolar.observables.kernels.neutrino_pz`, rule ``"min_abs"``); then
     W_i = ℓ_i + ν_i, F = W_1 + W_2 and ``cos θ*_i = cos_theta_star(ℓ_i, W_i, F)``.
@@ -263,7 +263,7 @@ def wh_cos_delta_plus_p4(
     *,
     mw: float = MW_GEV,
 ) -> np.ndarray:
-    """cos δ⁺ per WH event (physics.md §1b) from the lepton, the two leading b-jets and the MET.
+    """cos δ⁺ per WH event (docs/physics.md §1b) from the lepton, the two leading b-jets and the MET.
 
     H = b1 + b2; the neutrino p_z is solved with
     :func:`~ewpolar.observables.kernels.neutrino_pz` (``rule``, H as the Higgs

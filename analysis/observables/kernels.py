@@ -80,7 +80,7 @@ __all__ = [
     "zeppenfeld",
 ]
 
-#: W-boson mass used by the neutrino p_z constraint, GeV (physics.md §1b).
+#: W-boson mass used by the neutrino p_z constraint, GeV (docs/physics.md §1b).
 MW_GEV = 80.379
 
 #: Valid values of the ``rule`` argument of :func:`neutrino_pz`.
@@ -245,7 +245,7 @@ def _nu_pz_roots(lx, ly, lz, le, mx, my, mw):
     """Both neutrino p_z solutions of m(ℓν) = m_W, as (smaller |p_z|, larger |p_z|).
 
     Quadratic a p_z² − 2 μ p_zℓ p_z + (E_ℓ² E_T² − μ²) = 0 with a = E_ℓ² − p_zℓ²,
-    μ = (m_W² − m_ℓ²)/2 + p_Tℓ·p_Tmiss; for m_ℓ = 0 this is physics.md §1b
+    μ = (m_W² − m_ℓ²)/2 + p_Tℓ·p_Tmiss; for m_ℓ = 0 this is docs/physics.md §1b
     (a = p_Tℓ²). Roots A ± √Δ, A = μ p_zℓ / a, Δ = E_ℓ² (μ² − a E_T²) / a².
     Evaluated in the cancellation-free form q = μ p_zℓ + sign(μ p_zℓ) E_ℓ √(μ² − a E_T²),
     roots c/q and q/a (c = E_ℓ² E_T² − μ²). Without a real solution both are A.
@@ -263,7 +263,7 @@ def _nu_pz_roots(lx, ly, lz, le, mx, my, mw):
     r_small = (let - mu) * (let + mu) / q
     r_big = q / a
     r_small = 0.0 if q == 0.0 else r_small  # q = 0: both roots are 0
-    # no real solution (Δ < 0, i.e. m_T(ℓ, ν) > m_W): Δ := 0, as in physics.md §1b
+    # no real solution (Δ < 0, i.e. m_T(ℓ, ν) > m_W): Δ := 0, as in docs/physics.md §1b
     r_a = num / a
     valid = (a > 0.0) & (le > 0.0)
     r_small = (r_small if has_root else r_a) if valid else _NAN
@@ -609,7 +609,7 @@ def cos_theta_star(
     f_pz: Any,
     f_e: Any,
 ) -> np.ndarray:
-    """W helicity angle cos θ* (physics.md §2).
+    """W helicity angle cos θ* (docs/physics.md §2).
 
     θ* is the angle between the charged lepton in the W rest frame and the W
     flight direction in the frame F (WW system for ssWW, top quark for top
@@ -646,10 +646,10 @@ def neutrino_pz(
     h_pz: Any = None,
     h_e: Any = None,
 ) -> np.ndarray:
-    """Neutrino p_z from the W-mass constraint m(ℓν) = m_W (physics.md §1b).
+    """Neutrino p_z from the W-mass constraint m(ℓν) = m_W (docs/physics.md §1b).
 
     With μ = (m_W² − m_ℓ²)/2 + p_Tℓ·p_Tmiss and a = E_ℓ² − p_zℓ² (= p_Tℓ² for a
-    massless lepton, which gives the formula of physics.md §1b exactly), the
+    massless lepton, which gives the formula of docs/physics.md §1b exactly), the
     solutions are ``A ± √Δ`` with ``A = μ p_zℓ / a`` and
     ``Δ = A² − (E_ℓ² E_Tmiss² − μ²) / a``. The neutrino is massless.
 
@@ -727,7 +727,7 @@ def cos_delta_plus(
     h_pz: Any,
     h_e: Any,
 ) -> np.ndarray:
-    """CP-odd WH observable cos δ⁺ (physics.md §1b, arXiv:1409.5449).
+    """CP-odd WH observable cos δ⁺ (docs/physics.md §1b, arXiv:1409.5449).
 
     ``cos δ⁺ = p̂_ℓ^(W) · (p_H × p_W) / |p_H × p_W|`` with p_ℓ^(W) the lepton
     boosted from the laboratory into the W rest frame (W = ℓ + ν) and p_H, p_W
@@ -871,7 +871,7 @@ def zeppenfeld(
     j2_pz: Any,
     j2_e: Any,
 ) -> np.ndarray:
-    """Zeppenfeld variable of a lepton w.r.t. the two tag jets (physics.md §1a).
+    """Zeppenfeld variable of a lepton w.r.t. the two tag jets (docs/physics.md §1a).
 
     ``ζ = |y_ℓ − (y_j1 + y_j2)/2| / |y_j1 − y_j2|`` (rapidities; 0 at the centre of
     the jets' rapidity gap, 1/2 at either jet).
@@ -925,7 +925,7 @@ def mt_tot(
     met_px: Any,
     met_py: Any,
 ) -> np.ndarray:
-    """Total transverse mass m_T^tot of the ℓ ν b b̄ system (WH, physics.md §1b binning).
+    """Total transverse mass m_T^tot of the ℓ ν b b̄ system (WH, docs/physics.md §1b binning).
 
     ``m_T^tot = √((Σ E_T)² − |Σ p_T|²)`` over lepton, b1, b2 and the missing
     p_T, with ``E_T = √(p_T² + m²) = √(E² − p_z²)`` for the lepton and b-jets and

@@ -3,7 +3,7 @@
 The runner is the library side of ``ewpolar run``: it checks the fileset, builds the
 processor of the config's channel, runs it with coffea's ``Runner`` on the chosen
 executor (iterative, futures or dask-distributed), and writes the outputs of
-design.md atomically: ``histograms.root``, ``cutflow.json`` and ``metrics.json``.
+docs/design.md atomically: ``histograms.root``, ``cutflow.json`` and ``metrics.json``.
 :func:`run_processor` runs any other processor (e.g. the collector of the
 classifiers' training events) with the same executors and options.
 """
@@ -515,7 +515,7 @@ def uproot_options(fileset: dict[str, Any]) -> dict[str, Any]:
     and every read is a hand-over between the chunk's thread and that one. With
     two dask workers busy on two cores those hand-overs made the chunks wait:
     their wall time summed to 1.24–1.41 times that of one worker alone, against
-    1.04–1.22 with memory-mapped reads (benchmarks/README_processor.md). Remote
+    1.04–1.22 with memory-mapped reads (benchmarks/README.md). Remote
     files (``root://``, ``https://`` ...) keep uproot's defaults.
     """
     local = all("://" not in fname for entry in fileset.values() for fname in entry["files"])
@@ -737,7 +737,7 @@ def run_analysis(
             ``align_clusters``), so that no basket is decompressed by two chunks; a
             chunk then holds at least ``chunksize`` entries, up to the next cluster
             edge (a file of one cluster is one chunk). Worth it for files with large
-            clusters (benchmarks/README_processor.md).
+            clusters (benchmarks/README.md).
         maxchunks: process at most this many chunks per dataset (quick looks).
         skip_bad_files: skip unreadable files (coffea's skipbadfiles) and report them.
         checkpoint: folder for per-chunk checkpoints (gzipped JSON, no pickle); a rerun

@@ -23,7 +23,7 @@ so full collections scan only what the chunks create. Objects made later are
 collected as before. Importing at set-up, before the first chunk, also keeps a
 worker's peak RSS level: with the imports made during the first chunks it grew
 run after run, with page faults that made two-worker runs scatter
-(benchmarks/README_processor.md).
+(benchmarks/README.md).
 
 :class:`WorkerSetup` is a dask ``WorkerPlugin`` applying both in every worker of
 the cluster, including workers that join later (a nanny's replacement of a lost

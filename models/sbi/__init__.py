@@ -1,6 +1,6 @@
 """Simulation-based inference of the CP coupling c_HW̃ in WH: CARL, ALICE, ALICES, SALLY.
 
-Joint quantities (physics.md §3, arXiv:1805.00020)
+Joint quantities (docs/physics.md §3, arXiv:1805.00020)
 --------------------------------------------------
 Each generated WH event carries three weights, sm, int and quad
 (``CPWeight_*``), such that its weight at coupling c is exactly

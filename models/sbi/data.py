@@ -2,7 +2,7 @@
 
 Each generated WH event carries three weights, sm, int and quad (``CPWeight_*``),
 with w(c) = sm + c·int + c²·quad; from them come the joint likelihood ratio and
-joint score (physics.md §3) and the weighted training rows of the
+joint score (docs/physics.md §3) and the weighted training rows of the
 parameterised ratio estimators (see :mod:`ewpolar.models.sbi`).
 """
 

@@ -63,7 +63,7 @@ def calibrated_asimov_scan(log_ratio: np.ndarray, sample: CPSample, values: np.n
     ln r̂(x|c) and the Poisson likelihood of these bins is evaluated with the exact
     expected yields (:func:`binned_asimov_scan`). The estimator only orders the
     events; the densities come from the weights (the histogram calibration of
-    physics.md §3), so noise in r̂ cannot create information, it only loses some.
+    docs/physics.md §3), so noise in r̂ cannot create information, it only loses some.
     Each c is tested with its own statistic (a Neyman construction point by point).
 
     Args:

@@ -1,4 +1,4 @@
-"""Inputs and labels of the ssWW classifiers (physics.md §1a).
+"""Inputs and labels of the ssWW classifiers (docs/physics.md §1a).
 
 :data:`SSWW_INPUTS` is the one ordered list of classifier inputs. Each name is an
 observable of :meth:`ewpolar.processors.ssww.SSWWProcessor.feature_functions`, so the

@@ -31,7 +31,7 @@ def test_ssww_signal_samples_carry_polarization() -> None:
     cfg = load_config("ssww")
     pols = {s.polarization for s in cfg.samples.values() if s.kind == "signal"}
     assert pols == {"LL", "LT", "TT"}
-    # the shipped fractions follow physics.md §1a: LL ≈ 6–8 %, LT ≈ 35 %, TT ≈ 57 %
+    # the shipped fractions follow docs/physics.md §1a: LL ≈ 6–8 %, LT ≈ 35 %, TT ≈ 57 %
     sig = {s.polarization: s.xsec_fb for s in cfg.samples.values() if s.kind == "signal"}
     total = sum(sig.values())
     assert 0.06 <= sig["LL"] / total <= 0.08

@@ -57,7 +57,7 @@ def genpart_vectors(gp, index):
 
 
 def weighted_fractions(cos_theta, charge):
-    """Moment estimates (f0, fL, fR) and their statistical errors (physics.md §2)."""
+    """Moment estimates (f0, fL, fR) and their statistical errors (docs/physics.md §2)."""
     sign = np.where(charge > 0, -1.0, 1.0)  # f_L − f_R = ∓2⟨cosθ*⟩, upper sign W⁺
     f0 = 2.0 - 5.0 * cos_theta**2
     diff = sign * 2.0 * cos_theta

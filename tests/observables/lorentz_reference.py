@@ -109,7 +109,7 @@ def vector_cos_delta_plus(lep, nu, higgs):
 
 
 def physics_md_roots(lep, met_x, met_y, mw=MW):
-    """physics.md §1b literally (massless lepton): A, Δ (clipped at 0), both roots."""
+    """docs/physics.md §1b literally (massless lepton): A, Δ (clipped at 0), both roots."""
     lx, ly, lz, le = lep
     pt2 = lx**2 + ly**2
     mu = mw**2 / 2 + lx * met_x + ly * met_y

@@ -198,7 +198,7 @@ def test_lepton_pair_cos_theta_star_of_vector_records_is_the_same(rng):
 
 
 def test_lepton_pair_cos_theta_star_p4_from_met(rng):
-    """The MET proxy: each ν gets half of p_T^miss and the smaller-|p_z| root of physics.md §1b."""
+    """The MET proxy: each ν gets half of p_T^miss and the smaller-|p_z| root of docs/physics.md §1b."""
     counts = np.array([2, 2, 1, 2])
     lep_cols = _columns(rng, counts)
     met_pt = np.array([40.0, 70.0, 30.0, np.nan])
@@ -219,7 +219,7 @@ def test_lepton_pair_cos_theta_star_p4_from_met(rng):
         return vector.zip({"px": hx, "py": hy, "pz": pz, "E": np.sqrt(hx**2 + hy**2 + pz**2)})
 
     w1, w2 = l1 + neutrino(l1), l2 + neutrino(l2)
-    # the physics.md root formula cancels in float64, so 1e-9 rather than 1e-11
+    # the docs/physics.md root formula cancels in float64, so 1e-9 rather than 1e-11
     for got, lep, w in ((c1, l1, w1), (c2, l2, w2)):
         ref = ak.to_numpy(vector_cos_theta_star(lep, w, w1 + w2))
         np.testing.assert_allclose(got[ok], ref, rtol=RTOL, atol=1e-9)

@@ -2,7 +2,7 @@
 
 The reference reads the branches with plain uproot and selects with numpy and
 awkward only (no coffea behaviours, no selections/ or ewpolar.observables code),
-following the region definitions of the configs and physics.md.
+following the region definitions of the configs and docs/physics.md.
 """
 
 from __future__ import annotations
