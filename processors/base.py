@@ -54,7 +54,7 @@ import numpy as np
 from coffea import processor
 from coffea.analysis_tools import Weights
 from ewpolar.core.config import AnalysisConfig, load_config
-from ewpolar.core.errors import ConfigError, MissingBranchesError
+from ewpolar.core.errors import BranchTypeError, ConfigError, MissingBranchesError
 from ewpolar.core.naming import NOMINAL
 from ewpolar.inputs.adapt import adapt_events, preload_columns, shape_categories
 from ewpolar.inputs.profile import Profile
@@ -80,7 +80,7 @@ from ewpolar.selections.regions import cumulative_masks, region_cuts, resolve_re
 from ewpolar.selections.shapes import shape_variations
 from ewpolar.selections.variables import EventVariables
 
-__all__ = ["AnalysisProcessor"]
+__all__ = ["AnalysisProcessor", "check_branch_types"]
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,50 @@ def _selected_subsets(events: ak.Array, variations: Sequence[tuple[str, EventVar
         if nominal is None:
             nominal = subsets[category]
     return sub_events, subsets
+
+
+#: branches whose values must be floating point (momenta, angles, masses, weights)
+_FLOAT_FIELDS = {"Electron": ("pt", "eta", "phi", "mass"), "Muon": ("pt", "eta", "phi", "mass"),
+                 "Jet": ("pt", "eta", "phi", "mass"), "MET": ("pt", "phi")}
+
+
+def _primitive(array: ak.Array) -> str | None:
+    """The numpy type of an array's values, from its form (nothing is read)."""
+    form = array.layout.form
+    while hasattr(form, "content"):
+        form = form.content
+    return getattr(form, "primitive", None)
+
+
+def check_branch_types(events: ak.Array) -> None:
+    """Refuse a file whose branches hold values of the wrong type.
+
+    An int8 ``Muon_pt`` would pass every cut in silence with wrapped-around values,
+    and floating-point ``event`` numbers cannot choose a k-fold model; both are
+    properties of the file, reported as such (and skipped with ``--skip-bad-files``).
+
+    Raises:
+        BranchTypeError: one line naming the branch and its type.
+    """
+    fields = set(events.fields)
+    for collection, names in _FLOAT_FIELDS.items():
+        if collection not in fields:
+            continue
+        present = set(ak.fields(events[collection]))
+        for name in names:
+            kind = _primitive(events[collection][name]) if name in present else None
+            if kind is not None and not kind.startswith("float"):
+                raise BranchTypeError(f"branch {collection}_{name} holds {kind} values; "
+                                      "momenta and angles must be floating point")
+    if "genWeight" in fields:
+        kind = _primitive(events.genWeight)
+        if kind is not None and not kind.startswith("float"):
+            raise BranchTypeError(f"branch genWeight holds {kind} values; it must be floating point")
+    if "event" in fields:
+        kind = _primitive(events.event)
+        if kind is not None and not kind.startswith(("int", "uint")):
+            raise BranchTypeError(f"branch event holds {kind} values; event numbers must be "
+                                  "integers (they choose each classifier's fold model)")
 
 
 class AnalysisProcessor(processor.ProcessorABC):
@@ -288,6 +332,7 @@ class AnalysisProcessor(processor.ProcessorABC):
             raise MissingBranchesError(
                 f"no {', '.join(missing)} branches "
                 f"(needs {', '.join(c + '_pt' for c in missing)} and the rest of each collection)")
+        check_branch_types(events)
         sample = self._sample_info(dataset, meta, notes)
         out = self._empty_output(dataset, len(events))
         out["bad_weights"][dataset] = nonfinite_generator_weights(events)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "EwpolarError", "InputError", "MissingBranchesError"]
+__all__ = ["BranchTypeError", "ConfigError", "EwpolarError", "InputError", "MissingBranchesError"]
 
 
 class EwpolarError(Exception):
@@ -19,3 +19,8 @@ class InputError(EwpolarError):
 
 class MissingBranchesError(InputError):
     """An input file lacks collections the analysis needs (a bad file, not a bug)."""
+
+
+class BranchTypeError(MissingBranchesError):
+    """A branch the analysis reads holds values of the wrong type (a bad file, not a bug):
+    e.g. an integer momentum, or floating-point event numbers."""

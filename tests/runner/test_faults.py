@@ -321,3 +321,48 @@ def test_nan_generator_weights_are_left_out_and_counted(uncompressed: Path, tmp_
     for regions in cutflow.values():
         for flow in regions.values():
             assert np.isfinite(flow["weighted"]).all()
+
+
+# ---------------------------------------------------------------- types of branches
+
+
+def _rewrite(path: str, change) -> None:
+    """Rewrite a NanoAOD-layout file with ``change(name, array) -> array`` applied to every
+    branch (collections as zipped records with their ``n<Collection>`` counters)."""
+    with uproot.open(path) as f:
+        arrays = f["Events"].arrays()
+    collections = {name[1:] for name in arrays.fields if name.startswith("n")
+                   and any(f.startswith(name[1:] + "_") for f in arrays.fields)}
+    content = {}
+    for c in sorted(collections):
+        content[c] = ak.zip({f[len(c) + 1:]: change(f, arrays[f]) for f in arrays.fields
+                             if f.startswith(c + "_")})
+    for name in arrays.fields:
+        if name.split("_", 1)[0] not in collections and name[1:] not in collections:
+            content[name] = change(name, arrays[name])
+    with uproot.recreate(path) as f:
+        f.mktree("Events", {k: v.type for k, v in content.items()})
+        f["Events"].extend(content)
+
+
+@pytest.mark.parametrize(("branch", "dtype", "named"), [
+    ("Muon_pt", np.int8, "Muon_pt holds int8"),
+    ("event", np.float64, "event holds float64"),
+])
+def test_branches_of_the_wrong_type_are_one_line_or_a_counted_skip(
+        uncompressed: Path, tmp_path: Path, branch: str, dtype, named: str) -> None:
+    fileset = _copy_sample(uncompressed, tmp_path / "s")
+    bad = _files(fileset)[0]
+    _rewrite(bad, lambda name, a: ak.values_astype(a, dtype) if name == branch else a)
+    code, err = _run("--fileset", str(fileset), "--out", str(tmp_path / "stop"))
+    assert code == 2
+    line = _one_line(err)
+    assert bad in line
+    assert named in line
+    code, err = _run("--fileset", str(fileset), "--skip-bad-files", "--retries", "2",
+                     "--out", str(tmp_path / "skip"))
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "skip" / "metrics.json").read_text())
+    assert [s["file"] for s in metrics["skipped_files"]] == [bad]
+    assert metrics["events_processed"] + metrics["events_skipped"] == metrics["events_total"]
+    assert not metrics["retries"]
