@@ -653,7 +653,7 @@ def reweight(source: str, target: str | None, target_weight: str | None, config_
     weights = rw.weights(src_table.subset(inputs)[s_te])
     report = closure_test(src_table.subset(closure_names)[s_te], src_w[s_te], weights,
                           tgt_table.subset(closure_names)[t_te], tgt_w[t_te], closure_names,
-                          trained=inputs)
+                          trained=inputs, paired=target is None)
     plot_closure(report, out_dir, source_label="source", target_label="target")
     atomic_write_json(out_dir / "closure.json", {"training": result.to_dict(), **report.to_dict()})
     (out_dir / "closure.md").write_text(
