@@ -729,6 +729,9 @@ def sbi(config_path: str | None, events: int, seed: int, methods: str, features:
                            analysis_fit=analysis_fit)
     results = run_wh_sbi(cfg, events=events, seed=seed, settings=settings, out=out)
     click.echo(results.to_markdown())
+    for m in results.methods.values():
+        if m.warning:
+            click.echo(f"ewpolar: warning: {m.label}: {m.warning}", err=True)
     click.echo(f"wrote {Path(out) / 'limits.md'}, limits.json, likelihood_scans.png and "
                f"{len(results.models)} ONNX estimators ({results.seconds:.0f} s)")
 

@@ -41,9 +41,15 @@ from ewpolar.models.sbi.information import (
 from ewpolar.models.sbi.plots import plot_scans
 from ewpolar.models.training.mlp import MLPConfig
 
-__all__ = ["BINNED_OBSERVABLES", "MethodResult", "SBIResults", "SBISettings", "run_wh_sbi"]
+__all__ = ["BINNED_OBSERVABLES", "FISHER_FLAG_FRACTION", "MethodResult", "SBIResults",
+           "SBISettings", "run_wh_sbi"]
 
 log = logging.getLogger(__name__)
+
+#: an estimator whose Fisher information about the exact score (ν·Cov(t̂, t)²/Var(t̂)) is
+#: below this fraction of the truth's has not learnt the coupling: its interval is
+#: flagged as unusable (in limits.md, limits.json and on stderr), never shown bare
+FISHER_FLAG_FRACTION = 0.25
 
 #: the binned observable of method (a): config ``histograms`` keys
 BINNED_OBSERVABLES = ("q_cos_delta_plus", "ptw")
@@ -60,10 +66,12 @@ class MethodResult:
     fisher_projected: float | None = None
     note: str = ""
     calibrated: CouplingScan | None = None
+    warning: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         out = {"label": self.label, "fisher_information": self.fisher,
                "fisher_information_projected": self.fisher_projected, "note": self.note,
+               "usable": not self.warning, "warning": self.warning or None,
                **self.scan.to_dict()}
         if self.calibrated is not None:
             out["calibrated"] = self.calibrated.to_dict()
@@ -166,14 +174,18 @@ class SBIResults:
             "| 1/√I |",
             "|---|---|---|---|---|---|",
         ]
+        flagged = [m for m in self.methods.values() if m.warning]
+        if flagged:
+            lines[2:2] = [f"**WARNING: {m.label}: {m.warning}**" for m in flagged] + [""]
         for m in self.methods.values():
             fi = f"{m.fisher:.1f}" if m.fisher is not None else "–"
             if m.fisher_projected is not None:
                 fi += f" ({m.fisher_projected:.1f} projected)"
             inv = f"{1 / math.sqrt(m.fisher):.4f}" if m.fisher else "–"
             cal = interval(m.calibrated.interval_95) if m.calibrated is not None else "–"
-            lines.append(f"| {m.label} | {interval(m.scan.interval_68)} | "
-                         f"{interval(m.scan.interval_95)} | {cal} | {fi} | {inv} |")
+            mark = "⚠ not usable: " if m.warning else ""
+            lines.append(f"| {m.label} | {mark}{interval(m.scan.interval_68)} | "
+                         f"{mark}{interval(m.scan.interval_95)} | {cal} | {fi} | {inv} |")
         lines += [
             "",
             "Fisher information at c = 0, shape only; the rate term ν(ΣINT/ΣSM)² is "
@@ -318,7 +330,8 @@ def run_wh_sbi(config: AnalysisConfig | str | Path = "wh", *, events: int = 200_
                 method, rows["features"], rows["labels"], rows["weights"],
                 inputs=(*inputs, PARAMETER), parameter=PARAMETER, reference=0.0,
                 joint_ratio=rows["joint_ratio"], joint_score=rows["joint_score"],
-                alpha=settings.alpha, config=mlp)
+                alpha=settings.alpha, pairs=rows["pair"] if method == "carl" else None,
+                config=mlp)
             log_r = np.stack([est.log_ratio(x_test, c) for c in values])
             curve = unbinned_asimov_scan(log_r, w_test, nu)
             calibrated = calibrated_asimov_scan(log_r, test, values, settings.sally_bins)
@@ -330,7 +343,9 @@ def run_wh_sbi(config: AnalysisConfig | str | Path = "wh", *, events: int = 200_
                 method, _LABELS[method], scan, fisher[method], fisher[f"{method}_projected"],
                 note=_notes(scan, methods["truth"].scan, fisher[method],
                             fisher[f"{method}_projected"], unbinned=True),
-                calibrated=coupling_scan(values, calibrated))
+                calibrated=coupling_scan(values, calibrated),
+                warning=_information_warning(fisher[f"{method}_projected"], fisher["truth"],
+                                             est.history))
             if out_dir is not None:
                 path = out_dir / f"{method}.onnx"
                 ref = np.column_stack([x_test, np.resize(values, x_test.shape[0])])
@@ -341,6 +356,12 @@ def run_wh_sbi(config: AnalysisConfig | str | Path = "wh", *, events: int = 200_
         if note:
             methods[key] = replace(methods[key],
                                    note="; ".join(filter(None, [methods[key].note, note])))
+    if methods["sally"].fisher_projected is not None:
+        methods["sally"] = replace(methods["sally"], warning=_information_warning(
+            methods["sally"].fisher_projected, fisher["truth"], sally.history))
+    for m in methods.values():
+        if m.warning:
+            log.warning("%s: %s", m.label, m.warning)
 
     if settings.analysis_fit:
         methods["analysis_fit"] = _analysis_fit(cfg, events, seed, out_dir, settings.scan_points)
@@ -384,6 +405,23 @@ def _analysis_fit(config: AnalysisConfig, events: int, seed: int, out_dir: Path 
                         note=f"separate samples ({events} generated events of each of {datasets}); "
                              "all regions and systematic uncertainties of the config; nuisance "
                              "parameters profiled; scan range of the config's fit.cp_scan")
+
+
+def _information_warning(projected: float | None, truth: float, history: Any) -> str:
+    """Why an estimator's interval is not a limit (empty when it is usable).
+
+    The estimator's Fisher information about the exact score is compared with the
+    truth's: below :data:`FISHER_FLAG_FRACTION` of it, the estimator has not learnt
+    how the events depend on c, and its curve is flat noise, not a limit.
+    """
+    if projected is None or not truth > 0 or projected >= FISHER_FLAG_FRACTION * truth:
+        return ""
+    epochs = len(getattr(history, "val_loss", []) or [])
+    best = getattr(history, "best_epoch", None)
+    trained = f" (best epoch {best} of {epochs})" if epochs else ""
+    return (f"Fisher information {projected:.3g} is {projected / truth:.1%} of the truth's "
+            f"{truth:.3g}, below {FISHER_FLAG_FRACTION:.0%} (an interval ≥ 2× the truth's): the estimator has not learnt the "
+            f"dependence on c{trained}; its interval is not a limit")
 
 
 def _notes(scan: CouplingScan, truth: CouplingScan, fisher: float | None,
