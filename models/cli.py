@@ -403,29 +403,50 @@ def optimize(config_path: Path, fileset: Path | None, training_set: Path | None,
 
 @click.command("select-inputs")
 @_data_options
-@click.option("--mode", type=click.Choice(["shuffle", "retrain"]), default="shuffle",
+@click.option("--mode", type=click.Choice(["shuffle", "retrain", "hybrid"]), default="shuffle",
               show_default=True,
               help="Input importance: AUC loss when the input is shuffled in the held-out "
-                   "folds (fast), or when the network is retrained without it (slow).")
+                   "folds (fast), when the network is retrained without it (slow), or "
+                   "shuffling to rank and retraining the --hybrid-candidates least important.")
+@click.option("--criterion", type=click.Choice(["absolute", "relative", "std"]),
+              default="absolute", show_default=True,
+              help="Acceptance of a step with AUC loss Δ against all inputs: Δ ≤ tolerance, "
+                   "Δ ≤ tolerance·(AUC − 0.5), or Δ ≤ tolerance standard errors of the AUC.")
 @click.option("--tolerance", type=click.FloatRange(min=0), default=0.005, show_default=True,
-              help="Stop when the AUC falls more than this below the AUC with all inputs.")
+              help="Parameter of the acceptance criterion.")
+@click.option("--patience", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Stop after this many rejected steps in a row.")
+@click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Cross-validations (network seeds) per input set, averaged.")
+@click.option("--hybrid-candidates", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Inputs retrained per iteration in hybrid mode.")
 @click.option("--min-inputs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Stop when this many inputs remain.")
 @click.option("--folds", "n_folds", type=click.IntRange(min=1), default=None,
-              help="Cross-validate only the first N folds at each step (default: all k).")
+              help="Cross-validate only N folds at each step (default: all k); the other "
+                   "folds re-evaluate the choice without bias.")
+@click.option("--cv-offset", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Rotate the folds used for the choice: folds (f + offset) % k.")
+@click.option("--test-fraction", type=click.FloatRange(0, 0.9, min_open=True), default=None,
+              help="Keep this fraction of the events (by event number) as a fixed test set, "
+                   "used only for the final re-evaluation.")
 @user_errors(extra_packages=TRAIN_EXTRA)
 def select_inputs(config_path: Path, fileset: Path | None, training_set: Path | None,
                   regions: tuple[str, ...], classifier: str, inputs_spec: str | None,
                   hyper_files: tuple[Path, ...], k: int, seed: int | None, epochs: int | None,
                   workers: int, chunksize: int, progress: bool, out: Path, mode: str,
-                  tolerance: float, min_inputs: int, n_folds: int | None) -> None:
+                  criterion: str, tolerance: float, patience: int, repeats: int,
+                  hybrid_candidates: int, min_inputs: int, n_folds: int | None,
+                  cv_offset: int, test_fraction: float | None) -> None:
     """Backwards elimination of inputs, judged by the cross-validated AUC.
 
     Writes OUT/elimination_<classifier>.json (AUC and importances at every
-    iteration, the selected inputs: pass it to 'train --inputs') and
+    iteration, the selected inputs: pass it to 'train --inputs', and their
+    re-evaluation on events no choice was made on) and
     OUT/elimination_<classifier>.png (AUC against the iteration).
     """
     from ewpolar.core.outputs import atomic_write_json
+    from ewpolar.models.training.crossval import holdout_mask
     from ewpolar.models.training.selection import backward_elimination, save_elimination_plot
 
     if n_folds is not None and n_folds > k:
@@ -441,8 +462,9 @@ def select_inputs(config_path: Path, fileset: Path | None, training_set: Path | 
             d = ts.n_inputs
             low = min(min_inputs, d)
             # upper bound of the cross-validations: one per step, or one per input per step
-            total = (d - low + 1 if mode == "shuffle"
-                     else 1 + sum(range(low + 1, d + 1)))
+            per_step = {"shuffle": lambda m: 1, "retrain": lambda m: m,
+                        "hybrid": lambda m: min(hybrid_candidates, m)}[mode]
+            total = 1 + sum(per_step(m) for m in range(low + 1, d + 1)) + 2
             task = bar.add_task(f"{name}: all {d} inputs", total=total)
 
             def on_cv(inputs: tuple[str, ...], task: Any = task, name: str = name) -> None:
@@ -450,9 +472,13 @@ def select_inputs(config_path: Path, fileset: Path | None, training_set: Path | 
                 bar.update(task, description=f"{name}: cross-validating {len(inputs)} inputs")
 
             try:
+                test = (holdout_mask(ts.event, test_fraction) if test_fraction is not None
+                        else None)
                 result = backward_elimination(
-                    ts, mlp, mode=mode, k=k, n_folds=n_folds, min_inputs=low,
-                    tolerance=tolerance, seed=seed or 0, on_cross_validation=on_cv)
+                    ts, mlp, mode=mode, k=k, n_folds=n_folds, offset=cv_offset, test=test,
+                    min_inputs=low, tolerance=tolerance, criterion=criterion, repeats=repeats,
+                    patience=patience, hybrid_candidates=hybrid_candidates, seed=seed or 0,
+                    on_cross_validation=on_cv)
             except ValueError as exc:
                 raise InputError(f"{name}: cannot train on these events: {exc}") from None
             bar.update(task, completed=total, description=f"{name}: done")
@@ -461,10 +487,16 @@ def select_inputs(config_path: Path, fileset: Path | None, training_set: Path | 
             json_path = atomic_write_json(out / f"elimination_{name}.json", record)
             png_path = save_elimination_plot(result, out / f"elimination_{name}.png")
             accepted = [s for s in result.steps if s.accepted][-1]
+            final = result.final
+            unbiased = (f"; on the {final['method']}: {final['auc_all_inputs']:.4f} with all, "
+                        f"{final['auc_selected']:.4f} kept" if final.get("method") != "none"
+                        else "; no unbiased re-evaluation (every fold chose; use --folds or "
+                             "--test-fraction)")
             lines.append(
                 f"{name}: kept {len(result.selected_inputs)} of {d} inputs (AUC "
-                f"{result.baseline_auc:.4f} with all, {accepted.auc:.4f} kept); dropped "
-                f"{', '.join(result.dropped) or 'none'}; wrote {json_path} and {png_path.name}")
+                f"{result.baseline_auc:.4f} with all, {accepted.auc:.4f} kept{unbiased}); "
+                f"dropped {', '.join(result.dropped) or 'none'}; wrote {json_path} and "
+                f"{png_path.name}")
     for line in lines:
         click.echo(line)
 

@@ -9,7 +9,7 @@ A partial cross-validation (``folds``) trains only some of the k models; an
 ``offset`` rotates which ones: ``folds=range(2), offset=3`` trains the models of
 folds 3 and 4. Fold identities stay ``event % k``, so any model can still be
 exported with its routing. An optional fixed *test set* (``test``: a mask, e.g.
-:func:`test_mask`) is kept out of every training and every fold: each model
+:func:`holdout_mask`) is kept out of every training and every fold: each model
 scores it, and ``test_auc`` is the AUC of the mean score of the trained models
 there, a number no choice made on the fold AUCs has seen.
 
@@ -36,12 +36,12 @@ from ewpolar.models.training.data import TrainingSet
 from ewpolar.models.training.metrics import weighted_roc_auc
 from ewpolar.models.training.mlp import MLP, MLPConfig, TrainingHistory, train_mlp
 
-__all__ = ["CrossValidationResult", "cross_validate", "fold_seed", "test_mask"]
+__all__ = ["CrossValidationResult", "cross_validate", "fold_seed", "holdout_mask"]
 
 log = logging.getLogger(__name__)
 
 
-def test_mask(event: np.ndarray, fraction: float) -> np.ndarray:
+def holdout_mask(event: np.ndarray, fraction: float) -> np.ndarray:
     """A fixed test set of about ``fraction`` of the events, by event number.
 
     Chosen by a multiplicative hash of the event number (Knuth's 2654435761 mod
@@ -134,7 +134,7 @@ def cross_validate(
             cheaper proxy during hyperparameter search.
         offset: train folds ``(f + offset) % k`` for ``f`` in ``folds``.
         test: boolean mask of a fixed test set, excluded from all training and
-            all folds and scored by every model (see :func:`test_mask`).
+            all folds and scored by every model (see :func:`holdout_mask`).
         on_epoch: called as ``on_epoch(position, epoch, val_loss)`` where
             ``position`` counts the trained folds from 0; may raise to abort.
 

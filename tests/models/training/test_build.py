@@ -196,6 +196,20 @@ def test_optimize_then_select_inputs(trained, config, tmp_path):
     assert len(history["selected_inputs"]) == 1
     png = (tmp_path / "sel" / "elimination_lx_vs_tt.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert history["final"]["method"] == "none"  # every fold chose, no test set
+    assert "no unbiased re-evaluation" in result.output
+
+    result = run_cli(select_inputs, [*common, "--mode", "hybrid", "--hybrid-candidates", "1",
+                                     "--criterion", "relative", "--tolerance", "1.0",
+                                     "--test-fraction", "0.3", "--cv-offset", "1",
+                                     "--out", str(tmp_path / "hybrid")])
+    assert result.exit_code == 0, result.output
+    history = json.loads((tmp_path / "hybrid" / "elimination_lx_vs_tt.json").read_text())
+    assert history["mode"] == "hybrid"
+    assert history["criterion"] == "relative"
+    assert history["final"]["method"] == "test set"
+    assert 0.5 < history["final"]["auc_selected"] <= 1.0
+    assert "on the test set:" in result.output
 
 
 def test_training_set_of_one_classifier(events, config, tmp_path):
