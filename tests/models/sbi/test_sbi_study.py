@@ -22,15 +22,20 @@ def test_sbi_command_end_to_end(tmp_path) -> None:
         "--scan-points", "21", "--sally-bins", "5", "--analysis-fit", "--out", str(out)])
     assert result.exit_code == 0, result.output
     table = (out / "limits.md").read_text()
-    for label in ("(a′) fit_wh", "(a) binned", "(b) SALLY", "(c) CARL", "(c) ALICE", "(c) ALICES",
-                  "truth"):
+    for label in ("(a′) fit_wh", "(a) binned", "(b′) fit_wh: SALLY score", "(b) SALLY",
+                  "(c) CARL", "(c) ALICE", "(c) ALICES", "truth"):
         assert label in table, label
     assert "68% CL" in table
     assert "95% CL" in table
     limits = json.loads((out / "limits.json").read_text())
-    assert set(limits["methods"]) == {"analysis_fit", "binned", "sally", "carl", "alice",
-                                      "alices", "truth"}
+    assert set(limits["methods"]) == {"analysis_fit", "analysis_fit_sally", "binned", "sally",
+                                      "carl", "alice", "alices", "truth"}
     assert (out / "analysis_fit" / "run" / "histograms.root").is_file()
+    # the score-binned fit of the analysis chain: the exported SALLY read by the processor
+    assert (out / "analysis_fit" / "sally_score.onnx").is_file()
+    assert (out / "analysis_fit" / "fit_sally" / "results.json").is_file()
+    lo, hi = limits["methods"]["analysis_fit_sally"]["interval_68"]
+    assert lo < 0 < hi
     truth = limits["methods"]["truth"]
     lo, hi = truth["interval_68"]
     assert lo < 0 < hi  # the Asimov data are the SM
