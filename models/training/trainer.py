@@ -139,12 +139,12 @@ def train_network(model: torch.nn.Module, loss: LossFunction, data: Mapping[str,
     def batch_loss(units: torch.Tensor) -> torch.Tensor:
         rows = units if k == 1 else unit_rows[units].reshape(-1)
         batch = {key: v[rows] for key, v in train.items()}
-        return (batch[weights] * loss(model, batch)).mean()
+        value = (batch[weights] * loss(model, batch)).mean()
+        return value + config.penalty(model) if config.l1 > 0 else value
 
     epochs_config = config if k == 1 else replace(config, batch_size=max(1, config.batch_size // k))
     with deterministic_torch(config.seed, config.num_threads):
-        optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate,
-                                     weight_decay=config.weight_decay)
+        optimiser = config.optimiser(model.parameters())
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimiser, factor=0.5, patience=max(1, config.patience // 3))
         return fit_epochs(model, optimiser, batch_loss, lambda: _evaluate(model, loss, val, weights),
