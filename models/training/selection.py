@@ -245,6 +245,7 @@ def backward_elimination(
     n_repeats: int = 1,
     on_step: Callable[[EliminationStep], None] | None = None,
     on_cross_validation: Callable[[tuple[str, ...]], None] | None = None,
+    mapper: Callable[[Callable[[Any], Any], Sequence[Any]], list[Any]] | None = None,
 ) -> EliminationResult:
     """Drop the least important input repeatedly while the AUC holds.
 
@@ -269,6 +270,10 @@ def backward_elimination(
         on_step: called with each :class:`EliminationStep` once it is done.
         on_cross_validation: called with the inputs of each cross-validation before it
             starts (progress reporting).
+        mapper: runs independent cross-validations (the repeats, the candidates
+            of ``"retrain"`` and ``"hybrid"``), e.g. as dask tasks
+            (:func:`ewpolar.models.training.distributed.client_mapper`); default:
+            one after the other here.
 
     Returns:
         The history; ``result.selected_inputs`` is the chosen set and
@@ -285,13 +290,22 @@ def backward_elimination(
         raise ValueError(f"n_folds must be in [1, {k}], got {n_folds}")
     folds = range(n_choice)
 
+    run = mapper or (lambda function, items: [function(item) for item in items])
+
+    def evaluate_many(name_sets: Sequence[Sequence[str]]) -> list[_Evaluation]:
+        subsets, jobs = [], []
+        for names in name_sets:
+            if on_cross_validation is not None:
+                on_cross_validation(tuple(names))
+            subsets.append(training_set.select_inputs(names))
+            jobs += [_CrossValidation(subsets[-1], _seeded(config, r), k, tuple(folds), offset,
+                                      test) for r in range(repeats)]
+        cvs = run(_cross_validate_job, jobs)
+        return [_Evaluation(list(cvs[i * repeats:(i + 1) * repeats]), subset)
+                for i, subset in enumerate(subsets)]
+
     def evaluate(names: Sequence[str]) -> _Evaluation:
-        if on_cross_validation is not None:
-            on_cross_validation(tuple(names))
-        subset = training_set.select_inputs(names)
-        cvs = [cross_validate(subset, _seeded(config, r), k=k, folds=folds, offset=offset,
-                              test=test) for r in range(repeats)]
-        return _Evaluation(cvs, subset)
+        return evaluate_many([names])[0]
 
     def importance_by_shuffling(current: _Evaluation, iteration: int) -> dict[str, float]:
         per_repeat = [permutation_importance(cv, current.subset, seed=seed + iteration,
@@ -322,7 +336,8 @@ def backward_elimination(
             else:
                 importances = importance_by_shuffling(current, iteration)
                 names = sorted(inputs, key=lambda name: importances[name])[:hybrid_candidates]
-            trials = {name: evaluate(tuple(n for n in inputs if n != name)) for name in names}
+            trials = dict(zip(names, evaluate_many(
+                [tuple(n for n in inputs if n != name) for name in names]), strict=True))
             retrained = {name: current.auc - trials[name].auc for name in names}
             if mode == "retrain":
                 importances = retrained
@@ -347,8 +362,25 @@ def backward_elimination(
                                repeats=repeats)
     result.final = _final_evaluation(training_set, config, result, k=k, n_choice=n_choice,
                                      offset=offset, test=test, repeats=repeats,
-                                     on_cross_validation=on_cross_validation)
+                                     on_cross_validation=on_cross_validation, mapper=mapper)
     return result
+
+
+@dataclass(frozen=True)
+class _CrossValidation:
+    """One cross-validation to run (picklable, for a mapper's workers)."""
+
+    training_set: TrainingSet
+    config: MLPConfig
+    k: int
+    folds: tuple[int, ...]
+    offset: int
+    test: np.ndarray | None
+
+
+def _cross_validate_job(job: _CrossValidation) -> CrossValidationResult:
+    return cross_validate(job.training_set, job.config, k=job.k, folds=job.folds,
+                          offset=job.offset, test=job.test)
 
 
 def _seeded(config: MLPConfig, repeat: int) -> MLPConfig:
@@ -360,8 +392,9 @@ def _seeded(config: MLPConfig, repeat: int) -> MLPConfig:
 def _final_evaluation(training_set: TrainingSet, config: MLPConfig, result: EliminationResult,
                       *, k: int, n_choice: int, offset: int, test: np.ndarray | None,
                       repeats: int,
-                      on_cross_validation: Callable[[tuple[str, ...]], None] | None
-                      ) -> dict[str, Any]:
+                      on_cross_validation: Callable[[tuple[str, ...]], None] | None,
+                      mapper: Callable[[Callable[[Any], Any], Sequence[Any]], list[Any]] | None
+                      = None) -> dict[str, Any]:
     """All inputs and the selected ones on events that took no part in the choice."""
     if test is not None:
         method, folds = "test set", range(k)
@@ -373,14 +406,16 @@ def _final_evaluation(training_set: TrainingSet, config: MLPConfig, result: Elim
         return {"method": "none", "reason": "every fold was used for the choice and there is "
                                             "no test set"}
     out: dict[str, Any] = {"method": method}
+    run = mapper or (lambda function, items: [function(item) for item in items])
     for key, names in (("all_inputs", tuple(training_set.inputs)),
                        ("selected", result.selected_inputs)):
         if on_cross_validation is not None:
             on_cross_validation(tuple(names))
         subset = training_set.select_inputs(names)
-        cvs = [cross_validate(subset, _seeded(config, r), k=k, folds=folds,
-                              offset=offset if test is None else 0, test=test)
-               for r in range(repeats)]
+        cvs = run(_cross_validate_job,
+                  [_CrossValidation(subset, _seeded(config, r), k, tuple(folds),
+                                    offset if test is None else 0, test)
+                   for r in range(repeats)])
         if test is not None:
             out[f"auc_{key}"] = float(np.mean([cv.test_auc for cv in cvs]))
         else:
