@@ -71,17 +71,20 @@ def test_the_processor_histograms_the_estimator_output(sally) -> None:
     np.testing.assert_allclose(values, expected, rtol=1e-6, atol=1e-6)
 
 
-def _processor_values(proc, branches, cfg) -> np.ndarray:
+def _processor_values(proc, branches, cfg, name: str = "sally_score") -> np.ndarray:
     """The processor's estimator observable of every event (signal-region context)."""
+    import awkward as ak
     from ewpolar.models.features import FeatureContext, events_from_branches
     from ewpolar.selections.objects import build_objects
     from ewpolar.selections.variables import EventVariables
 
-    events = events_from_branches(branches)
+    # in the processor the events are NanoEvents, with their event numbers
+    events = ak.with_field(events_from_branches(branches), np.asarray(branches["event"]),
+                           "event")
     variables = EventVariables(build_objects(events, cfg.objects, notes=set()))
     ctx = FeatureContext(events, variables, cfg.regions["signal"], set())
     with np.errstate(invalid="ignore", divide="ignore"):
-        return proc.feature_functions()["sally_score"](ctx)
+        return proc.feature_functions()[name](ctx)
 
 
 def test_estimator_config_errors(sally, tmp_path) -> None:
@@ -118,3 +121,35 @@ def test_the_wh_fit_runs_on_the_score_template(sally, tmp_path) -> None:
     assert lo is not None
     assert hi is not None
     assert lo < 0 < hi  # Asimov data at the SM
+
+
+def test_a_k_fold_estimator_is_routed_by_event_number(tmp_path) -> None:
+    """A k-fold model as the observable: event e gets the output of fold model e % k."""
+    from ewpolar.generator import simulate
+    from ewpolar.models.runtime import load_classifier
+    from ewpolar.models.training.crossval import cross_validate
+    from ewpolar.models.training.data import TrainingSet
+    from ewpolar.models.training.export import export_cross_validation
+    from ewpolar.processors.wh import WHProcessor
+
+    cfg = load_config("wh")
+    sample = wh_sample(cfg, 8000, 6, names=INPUTS)
+    x = sample.columns(INPUTS)
+    labels = (sample.int_ > 0).astype(int)  # any two classes will do
+    ts = TrainingSet(x, labels, np.ones(len(x)), np.arange(len(x), dtype=np.uint64), INPUTS)
+    cv = cross_validate(ts, MLPConfig(n_layers=1, width=4, dropout=0.0, max_epochs=2, seed=1),
+                        k=3)
+    path = tmp_path / "kfold.onnx"
+    export_cross_validation(cv, path)
+    edges = np.linspace(-1.0, 1.0, 5)  # includes 0
+    config = estimator_config(cfg, "kfold", path, edges, output="probability")
+    proc = WHProcessor(config)
+    branches = simulate(cfg, "wh", 3000, np.random.default_rng(3))
+    table = build_features(branches, cfg, region="signal", names=INPUTS)
+    event = np.asarray(branches["event"])[table.selected]
+    expected = load_classifier(path).predict(table.values, event)
+    values = _processor_values(proc, branches, cfg, "kfold")[table.selected]
+    np.testing.assert_allclose(values, expected, rtol=1e-6, atol=1e-7)
+    # the fold models differ, so routing by another number would change the values
+    shifted = load_classifier(path).predict(table.values, event + 1)
+    assert np.max(np.abs(shifted - expected)) > 1e-4
