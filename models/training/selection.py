@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -384,8 +384,7 @@ def _cross_validate_job(job: _CrossValidation) -> CrossValidationResult:
 
 
 def _seeded(config: MLPConfig, repeat: int) -> MLPConfig:
-    from dataclasses import replace
-
+    """The settings of repeat ``repeat`` (another network seed from the second on)."""
     return config if repeat == 0 else replace(config, seed=config.seed + _REPEAT_SEED_STEP * repeat)
 
 
