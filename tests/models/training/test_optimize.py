@@ -139,3 +139,23 @@ def test_trials_run_on_a_two_worker_dask_cluster(tmp_path) -> None:
     more = optimize_hyperparameters(ts, base, n_trials=6, **kwargs)
     assert more.n_trials == 6
     assert more.trials[:4] == result.trials
+
+
+def test_trials_run_on_a_scheduler_given_by_address(tmp_path) -> None:
+    pytest.importorskip("distributed")
+    from ewpolar.models.training.distributed import search_client
+    from ewpolar.runner.local import local_cluster
+
+    ts = gaussian_classes(400, 1.5, seed=7)
+    base = replace(TINY, max_epochs=2, patience=2)
+    with local_cluster(1) as cluster:  # TLS with temporary credentials, as --scheduler would be
+        with search_client("dask", scheduler=cluster.scheduler_address,
+                           security=cluster.security) as client:
+            result = optimize_hyperparameters(
+                ts, base, n_trials=2, client=client, storage=tmp_path / "s.journal",
+                study_name="a", k=2, n_objective_folds=1, search_space=SPACE)
+        assert cluster.scheduler_address.startswith("tls://")
+    assert result.n_trials == 2
+    with pytest.raises(InputError, match="needs a storage"):
+        optimize_hyperparameters(ts, base, n_trials=1, client=object(), k=2,
+                                 n_objective_folds=1, search_space=SPACE)
