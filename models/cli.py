@@ -96,7 +96,9 @@ def _data_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Maximum epochs per fold (default: 100, or the --hyperparameters "
                           "file's); training stops earlier when the validation loss stalls."),
         click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-                     help="Processes for selecting the events from --fileset."),
+                     help="Processes for selecting the events from --fileset; with "
+                          "--executor dask (optimize, select-inputs), the LocalCluster's "
+                          "workers."),
         click.option("--chunksize", type=click.IntRange(min=1), default=100_000,
                      show_default=True, help="Entries per chunk when reading --fileset."),
         click.option("--progress/--no-progress", default=True, show_default=True,
@@ -107,6 +109,39 @@ def _data_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def _search_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Where optimize and select-inputs run their trainings: the executors of ``ewpolar run``."""
+    options = [
+        click.option("--executor", type=click.Choice(["local", "dask", "condor"]),
+                     default="local", show_default=True,
+                     help="Run the trainings here, on a dask cluster (LocalCluster of "
+                          "--workers, or --scheduler), or on HTCondor dask workers "
+                          "(the config's condor settings)."),
+        click.option("--scheduler", default=None,
+                     help="Address of an existing dask scheduler (with --executor dask)."),
+        click.option("--tls-ca-file", type=click.Path(dir_okay=False), default=None,
+                     help="TLS: CA certificate of the scheduler."),
+        click.option("--tls-cert", type=click.Path(dir_okay=False), default=None,
+                     help="TLS: client certificate."),
+        click.option("--tls-key", type=click.Path(dir_okay=False), default=None,
+                     help="TLS: client private key."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@contextmanager
+def _search_client(executor: str, workers: int, scheduler: str | None, tls: Sequence[str | None],
+                   config: AnalysisConfig) -> Iterator[Any]:
+    from ewpolar.models.training.distributed import search_client
+    from ewpolar.runner.run import tls_security
+
+    with search_client(executor, workers=workers, scheduler=scheduler,
+                       security=tls_security(*tls), condor=config.condor) as client:
+        yield client
 
 
 @dataclass
@@ -325,21 +360,39 @@ def train(config_path: Path, fileset: Path | None, training_set: Path | None,
               help="Folds cross-validated per trial (the objective is their mean AUC).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Stop starting trials after this many seconds (per classifier).")
+@click.option("--pruner", type=click.Choice(["median", "asha", "none"]), default="median",
+              show_default=True,
+              help="Stop unpromising trials: below the median of earlier trials, or "
+                   "asynchronous successive halving (ASHA).")
+@click.option("--space", type=click.Choice(["wide", "basic"]), default="wide", show_default=True,
+              help="Search activations, initialisers, L1/L2, Adam's betas and epsilon and the "
+                   "class weight too (wide), or only layers, width, learning rate, batch size "
+                   "and dropout (basic).")
+@click.option("--max-overtraining", type=click.FloatRange(min=0), default=0.02,
+              show_default=True,
+              help="The best trial's largest gap between its AUC on its training events and "
+                   "the held-out AUC.")
+@_search_options
 @user_errors(extra_packages=TRAIN_EXTRA)
 def optimize(config_path: Path, fileset: Path | None, training_set: Path | None,
              regions: tuple[str, ...], classifier: str, inputs_spec: str | None,
              hyper_files: tuple[Path, ...], k: int, seed: int | None, epochs: int | None,
              workers: int, chunksize: int, progress: bool, out: Path, trials: int,
              storage: str | None, study_name: str | None, objective_folds: int,
-             timeout: float | None) -> None:
-    """Search MLP hyperparameters with Optuna (TPE, median pruning, resumable).
+             timeout: float | None, pruner: str, space: str, max_overtraining: float,
+             executor: str, scheduler: str | None, tls_ca_file: str | None,
+             tls_cert: str | None, tls_key: str | None) -> None:
+    """Search MLP hyperparameters with Optuna (TPE, pruning, resumable, distributed).
 
     Writes OUT/hyperparameters_<classifier>.json (best settings; pass it to
     'train --hyperparameters') and OUT/trials_<classifier>.json per classifier.
+    With --executor dask or condor the trials run as tasks on the cluster's
+    workers, sharing one study in --storage (default OUT/optuna.journal; remote
+    workers need it on a shared file system).
     """
     import optuna
     from ewpolar.core.outputs import atomic_write_json
-    from ewpolar.models.training.optimize import optimize_hyperparameters
+    from ewpolar.models.training.optimize import SearchSpace, optimize_hyperparameters
 
     if objective_folds > k:
         raise click.BadParameter(f"{objective_folds} is more than --k {k}",
@@ -348,31 +401,36 @@ def optimize(config_path: Path, fileset: Path | None, training_set: Path | None,
     data = _load_data(config_path, fileset, training_set, regions, classifier, inputs_spec,
                       workers, chunksize, progress, out)
     hyper = _read_hyperparameters(hyper_files)
-    storage = storage or str(out / "optuna.db")
+    storage = storage or str(out / ("optuna.db" if executor == "local" else "optuna.journal"))
     prefix = study_name or data.config.channel
+    search_space = SearchSpace() if space == "wide" else SearchSpace(
+        activation=None, initialiser=None, l1=None, l2=None, adam_beta1=None, adam_beta2=None,
+        adam_eps=None, class_weight=None)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     finished_states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
                        optuna.trial.TrialState.FAIL)
     lines = []
-    with _progress(progress) as bar:
+    with (_search_client(executor, workers, scheduler, (tls_ca_file, tls_cert, tls_key),
+                         data.config) as client, _progress(progress) as bar):
         for name, ts in data.sets.items():
             base = _mlp_config(hyper, name, seed, epochs)
             task = bar.add_task(f"{name}: trials", total=trials)
 
-            def on_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial,
+            def on_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial | None,
                          task: Any = task, name: str = name) -> None:
                 done = sum(t.state in finished_states for t in study.trials)
                 complete = [t for t in study.trials
                             if t.state == optuna.trial.TrialState.COMPLETE]
                 best = f", best AUC {study.best_value:.4f}" if complete else ""
-                bar.update(task, completed=done,
-                           description=f"{name}: trial {trial.number} {trial.state.name}{best}")
+                what = f"trial {trial.number} {trial.state.name}" if trial else "trials"
+                bar.update(task, completed=done, description=f"{name}: {what}{best}")
 
             try:
                 result = optimize_hyperparameters(
                     ts, base, n_trials=trials, storage=storage, study_name=f"{prefix}_{name}",
                     seed=seed or 0, k=k, n_objective_folds=objective_folds, timeout=timeout,
-                    callbacks=[on_trial])
+                    search_space=search_space, pruner=pruner, max_overtraining=max_overtraining,
+                    callbacks=[on_trial], client=client)
             except ValueError as exc:
                 raise InputError(f"{name}: cannot train on these events: {exc}") from None
             record = {
@@ -383,6 +441,12 @@ def optimize(config_path: Path, fileset: Path | None, training_set: Path | None,
                 "n_complete": result.n_complete,
                 "n_pruned": result.n_pruned,
                 "n_failed": result.n_failed,
+                "best_trial": result.best_trial,
+                "max_overtraining": result.max_overtraining,
+                "rejected_overtrained": result.rejected_overtrained,
+                "overtraining_fallback": result.overtraining_fallback,
+                "pruner": pruner,
+                "executor": executor,
                 "study_name": result.study_name,
                 "storage": result.storage,
                 "k": k,
@@ -403,29 +467,54 @@ def optimize(config_path: Path, fileset: Path | None, training_set: Path | None,
 
 @click.command("select-inputs")
 @_data_options
-@click.option("--mode", type=click.Choice(["shuffle", "retrain"]), default="shuffle",
+@click.option("--mode", type=click.Choice(["shuffle", "retrain", "hybrid"]), default="shuffle",
               show_default=True,
               help="Input importance: AUC loss when the input is shuffled in the held-out "
-                   "folds (fast), or when the network is retrained without it (slow).")
+                   "folds (fast), when the network is retrained without it (slow), or "
+                   "shuffling to rank and retraining the --hybrid-candidates least important.")
+@click.option("--criterion", type=click.Choice(["absolute", "relative", "std"]),
+              default="absolute", show_default=True,
+              help="Acceptance of a step with AUC loss Δ against all inputs: Δ ≤ tolerance, "
+                   "Δ ≤ tolerance·(AUC − 0.5), or Δ ≤ tolerance standard errors of the AUC.")
 @click.option("--tolerance", type=click.FloatRange(min=0), default=0.005, show_default=True,
-              help="Stop when the AUC falls more than this below the AUC with all inputs.")
+              help="Parameter of the acceptance criterion.")
+@click.option("--patience", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Stop after this many rejected steps in a row.")
+@click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Cross-validations (network seeds) per input set, averaged.")
+@click.option("--hybrid-candidates", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Inputs retrained per iteration in hybrid mode.")
 @click.option("--min-inputs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Stop when this many inputs remain.")
 @click.option("--folds", "n_folds", type=click.IntRange(min=1), default=None,
-              help="Cross-validate only the first N folds at each step (default: all k).")
+              help="Cross-validate only N folds at each step (default: all k); the other "
+                   "folds re-evaluate the choice without bias.")
+@click.option("--cv-offset", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Rotate the folds used for the choice: folds (f + offset) % k.")
+@click.option("--test-fraction", type=click.FloatRange(0, 0.9, min_open=True), default=None,
+              help="Keep this fraction of the events (by event number) as a fixed test set, "
+                   "used only for the final re-evaluation.")
+@_search_options
 @user_errors(extra_packages=TRAIN_EXTRA)
 def select_inputs(config_path: Path, fileset: Path | None, training_set: Path | None,
                   regions: tuple[str, ...], classifier: str, inputs_spec: str | None,
                   hyper_files: tuple[Path, ...], k: int, seed: int | None, epochs: int | None,
                   workers: int, chunksize: int, progress: bool, out: Path, mode: str,
-                  tolerance: float, min_inputs: int, n_folds: int | None) -> None:
+                  criterion: str, tolerance: float, patience: int, repeats: int,
+                  hybrid_candidates: int, min_inputs: int, n_folds: int | None,
+                  cv_offset: int, test_fraction: float | None, executor: str,
+                  scheduler: str | None, tls_ca_file: str | None, tls_cert: str | None,
+                  tls_key: str | None) -> None:
     """Backwards elimination of inputs, judged by the cross-validated AUC.
 
     Writes OUT/elimination_<classifier>.json (AUC and importances at every
-    iteration, the selected inputs: pass it to 'train --inputs') and
+    iteration, the selected inputs: pass it to 'train --inputs', and their
+    re-evaluation on events no choice was made on) and
     OUT/elimination_<classifier>.png (AUC against the iteration).
     """
     from ewpolar.core.outputs import atomic_write_json
+    from ewpolar.models.training.crossval import holdout_mask
+    from ewpolar.models.training.distributed import client_mapper
     from ewpolar.models.training.selection import backward_elimination, save_elimination_plot
 
     if n_folds is not None and n_folds > k:
@@ -435,14 +524,16 @@ def select_inputs(config_path: Path, fileset: Path | None, training_set: Path | 
                       workers, chunksize, progress, out)
     hyper = _read_hyperparameters(hyper_files)
     lines = []
-    with _progress(progress) as bar:
+    with (_search_client(executor, workers, scheduler, (tls_ca_file, tls_cert, tls_key),
+                         data.config) as client, _progress(progress) as bar):
         for name, ts in data.sets.items():
             mlp = _mlp_config(hyper, name, seed, epochs)
             d = ts.n_inputs
             low = min(min_inputs, d)
             # upper bound of the cross-validations: one per step, or one per input per step
-            total = (d - low + 1 if mode == "shuffle"
-                     else 1 + sum(range(low + 1, d + 1)))
+            per_step = {"shuffle": lambda m: 1, "retrain": lambda m: m,
+                        "hybrid": lambda m: min(hybrid_candidates, m)}[mode]
+            total = 1 + sum(per_step(m) for m in range(low + 1, d + 1)) + 2
             task = bar.add_task(f"{name}: all {d} inputs", total=total)
 
             def on_cv(inputs: tuple[str, ...], task: Any = task, name: str = name) -> None:
@@ -450,21 +541,33 @@ def select_inputs(config_path: Path, fileset: Path | None, training_set: Path | 
                 bar.update(task, description=f"{name}: cross-validating {len(inputs)} inputs")
 
             try:
+                test = (holdout_mask(ts.event, test_fraction) if test_fraction is not None
+                        else None)
                 result = backward_elimination(
-                    ts, mlp, mode=mode, k=k, n_folds=n_folds, min_inputs=low,
-                    tolerance=tolerance, seed=seed or 0, on_cross_validation=on_cv)
+                    ts, mlp, mode=mode, k=k, n_folds=n_folds, offset=cv_offset, test=test,
+                    min_inputs=low, tolerance=tolerance, criterion=criterion, repeats=repeats,
+                    patience=patience, hybrid_candidates=hybrid_candidates, seed=seed or 0,
+                    on_cross_validation=on_cv, mapper=client_mapper(client))
             except ValueError as exc:
                 raise InputError(f"{name}: cannot train on these events: {exc}") from None
             bar.update(task, completed=total, description=f"{name}: done")
             record = {"classifier": name, **result.to_dict(), "k": k, "n_folds": n_folds or k,
+                      "cv_offset": cv_offset, "test_fraction": test_fraction,
+                      "executor": executor,
                       "hyperparameters": mlp.to_dict(), "source": data.source}
             json_path = atomic_write_json(out / f"elimination_{name}.json", record)
             png_path = save_elimination_plot(result, out / f"elimination_{name}.png")
             accepted = [s for s in result.steps if s.accepted][-1]
+            final = result.final
+            unbiased = (f"; on the {final['method']}: {final['auc_all_inputs']:.4f} with all, "
+                        f"{final['auc_selected']:.4f} kept" if final.get("method") != "none"
+                        else "; no unbiased re-evaluation (every fold chose; use --folds or "
+                             "--test-fraction)")
             lines.append(
                 f"{name}: kept {len(result.selected_inputs)} of {d} inputs (AUC "
-                f"{result.baseline_auc:.4f} with all, {accepted.auc:.4f} kept); dropped "
-                f"{', '.join(result.dropped) or 'none'}; wrote {json_path} and {png_path.name}")
+                f"{result.baseline_auc:.4f} with all, {accepted.auc:.4f} kept{unbiased}); "
+                f"dropped {', '.join(result.dropped) or 'none'}; wrote {json_path} and "
+                f"{png_path.name}")
     for line in lines:
         click.echo(line)
 
@@ -653,7 +756,7 @@ def reweight(source: str, target: str | None, target_weight: str | None, config_
     weights = rw.weights(src_table.subset(inputs)[s_te])
     report = closure_test(src_table.subset(closure_names)[s_te], src_w[s_te], weights,
                           tgt_table.subset(closure_names)[t_te], tgt_w[t_te], closure_names,
-                          trained=inputs)
+                          trained=inputs, paired=target is None)
     plot_closure(report, out_dir, source_label="source", target_label="target")
     atomic_write_json(out_dir / "closure.json", {"training": result.to_dict(), **report.to_dict()})
     (out_dir / "closure.md").write_text(
@@ -729,6 +832,9 @@ def sbi(config_path: str | None, events: int, seed: int, methods: str, features:
                            analysis_fit=analysis_fit)
     results = run_wh_sbi(cfg, events=events, seed=seed, settings=settings, out=out)
     click.echo(results.to_markdown())
+    for m in results.methods.values():
+        if m.warning:
+            click.echo(f"ewpolar: warning: {m.label}: {m.warning}", err=True)
     click.echo(f"wrote {Path(out) / 'limits.md'}, limits.json, likelihood_scans.png and "
                f"{len(results.models)} ONNX estimators ({results.seconds:.0f} s)")
 

@@ -33,9 +33,17 @@ as a correction or as a one-sided systematic.
 
 Closure (:func:`closure_test`): in every variable, trained on or not, the
 reweighted source is compared with the target as unit-area histograms
-(χ²/ndf with sum-of-w² errors; ndf = bins − 1 for the normalisation) and with
-a weighted Kolmogorov–Smirnov distance; the same numbers for the source before
+(χ²/ndf; ndf = bins − 1 for the normalisation) and with a weighted
+Kolmogorov–Smirnov distance; the same numbers for the source before
 reweighting show what the weights changed. :func:`plot_closure` draws them.
+Two samples of different events are independent: the χ² adds the two
+histograms' sum-of-w² errors. One sample under two weightings (a weight
+variation) is *paired*: the two histograms fluctuate together, and the error
+of their difference is that of the per-event difference of the two weights,
+var(bin) = Σ_i d_i² with d_i = w_a,i (1_bin,i − p_a)/W_a − w_b,i (1_bin,i − p_b)/W_b
+(p the bin's unit-area fraction, W the total weight; the p terms carry the
+normalisation). Adding independent errors there would hide any difference
+(a reweighter that does nothing would pass).
 
 Example:
     >>> import numpy as np
@@ -403,6 +411,8 @@ class VariableClosure:
 
     Histogram arrays are per bin fractions of the total weight with their
     sum-of-w² errors (events outside the edges are counted in the end bins).
+    ``paired``: source and target are the same events, and the χ² values use the
+    paired error of the difference (module docstring), not these errors.
     """
 
     name: str
@@ -419,6 +429,7 @@ class VariableClosure:
     ndf: int
     ks_before: float
     ks_after: float
+    paired: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()}
@@ -440,8 +451,13 @@ class ClosureReport:
 
     def to_markdown(self) -> str:
         """A table: variable, used in training, χ²/ndf and KS before and after."""
-        lines = ["| variable | trained on | χ²/ndf before | χ²/ndf after | KS before | KS after |",
+        paired = any(v.paired for v in self.variables)
+        lines = [("χ² with paired errors: source and target are the same events under two "
+                  "weightings (the error is that of the per-event weight difference).\n")
+                 if paired else "",
+                 "| variable | trained on | χ²/ndf before | χ²/ndf after | KS before | KS after |",
                  "|---|---|---|---|---|---|"]
+        lines = [line for line in lines if line]
         for v in self.variables:
             ndf = max(v.ndf, 1)
             lines.append(f"| {v.name} | {'yes' if v.trained else 'no'} | "
@@ -464,9 +480,45 @@ def _chi2(a: np.ndarray, ea: np.ndarray, b: np.ndarray, eb: np.ndarray) -> tuple
     return float(np.sum((a[ok] - b[ok]) ** 2 / var[ok])), max(int(ok.sum()) - 1, 0)
 
 
+def _paired_chi2(x: np.ndarray, wa: np.ndarray, wb: np.ndarray,
+                 edges: np.ndarray) -> tuple[float, int]:
+    """χ² of two unit-area histograms of the same events under weights ``wa`` and ``wb``.
+
+    Each bin's error is that of the difference of the two fractions, from the
+    per-event difference d_i of the two weightings' contributions (module
+    docstring); bins where both the difference and its error are zero (the two
+    weightings agree event by event) add 0 and count in ndf.
+    """
+    idx = np.clip(np.searchsorted(edges, np.clip(x, edges[0], edges[-1]), side="right") - 1,
+                  0, edges.size - 2)
+    n_bins = edges.size - 1
+    total_a, total_b = wa.sum(), wb.sum()
+    pa = np.bincount(idx, weights=wa, minlength=n_bins) / total_a
+    pb = np.bincount(idx, weights=wb, minlength=n_bins) / total_b
+    # Σ_i d_i² per bin, expanded so that no [n, bins] array is needed:
+    # d_i = u_i 1_bin,i − v_i with u_i = a_i − b_i, v_i = a_i p_a − b_i p_b
+    a, b = wa / total_a, wb / total_b
+    u = a - b
+    s_uu = np.bincount(idx, weights=u * u, minlength=n_bins)
+    s_ua = np.bincount(idx, weights=u * a, minlength=n_bins)
+    s_ub = np.bincount(idx, weights=u * b, minlength=n_bins)
+    aa, ab, bb = np.sum(a * a), np.sum(a * b), np.sum(b * b)
+    var = (s_uu - 2.0 * (pa * s_ua - pb * s_ub)
+           + pa * pa * aa - 2.0 * pa * pb * ab + pb * pb * bb)
+    diff = pa - pb
+    scale = np.maximum(np.abs(pa), np.abs(pb)) + 1e-300
+    tiny = 1e-12 * scale
+    var = np.where(var > (tiny * tiny), var, 0.0)
+    ok = var > 0
+    if np.any(~ok & (np.abs(diff) > tiny)):  # a difference without any spread: infinitely significant
+        return float("inf"), n_bins - 1
+    return float(np.sum(diff[ok] ** 2 / var[ok])), n_bins - 1
+
+
 def closure_test(source: np.ndarray, source_weights: np.ndarray, dctr_weights: np.ndarray,
                  target: np.ndarray, target_weights: np.ndarray, names: Sequence[str], *,
-                 trained: Sequence[str] = (), bins: int = 20) -> ClosureReport:
+                 trained: Sequence[str] = (), bins: int = 20,
+                 paired: bool | None = None) -> ClosureReport:
     """Reweighted source against target in every column of ``source``/``target``.
 
     Args:
@@ -477,9 +529,17 @@ def closure_test(source: np.ndarray, source_weights: np.ndarray, dctr_weights: n
         trained: the names that were inputs of the classifier.
         bins: bins per variable (edges at quantiles of the target, so each bin
             holds about the same target weight; discrete variables get fewer).
+        paired: source and target are the same events under two weightings, and
+            the χ² uses the paired error of the difference (module docstring).
+            None: paired when ``source`` and ``target`` are equal arrays.
     """
     source = np.asarray(source, dtype=np.float64)
     target = np.asarray(target, dtype=np.float64)
+    if paired is None:
+        paired = source.shape == target.shape and np.array_equal(source, target, equal_nan=True)
+    elif paired and source.shape != target.shape:
+        raise InputError(f"closure test: paired samples must be the same events, got "
+                         f"{source.shape[0]} source and {target.shape[0]} target rows")
     ws = np.asarray(source_weights, dtype=np.float64)
     wt = np.asarray(target_weights, dtype=np.float64)
     wr = ws * np.asarray(dctr_weights, dtype=np.float64)
@@ -494,11 +554,15 @@ def closure_test(source: np.ndarray, source_weights: np.ndarray, dctr_weights: n
         hs, es = _unit_hist(xs, ws, edges)
         hr, er = _unit_hist(xs, wr, edges)
         ht, et = _unit_hist(xt, wt, edges)
-        chi2_b, ndf = _chi2(hs, es, ht, et)
-        chi2_a, _ = _chi2(hr, er, ht, et)
+        if paired:
+            chi2_b, ndf = _paired_chi2(xs, ws, wt, edges)
+            chi2_a, _ = _paired_chi2(xs, wr, wt, edges)
+        else:
+            chi2_b, ndf = _chi2(hs, es, ht, et)
+            chi2_a, _ = _chi2(hr, er, ht, et)
         out.append(VariableClosure(name, name in trained, edges, hs, es, hr, er, ht, et, chi2_b,
                                    chi2_a, ndf, weighted_ks(xs, ws, xt, wt),
-                                   weighted_ks(xs, wr, xt, wt)))
+                                   weighted_ks(xs, wr, xt, wt), paired=paired))
     dw = np.asarray(dctr_weights, dtype=np.float64)
     summary = {"mean": float(np.average(dw, weights=ws)), "min": float(dw.min()),
                "max": float(dw.max()), "p99": float(np.quantile(dw, 0.99)),

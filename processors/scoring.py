@@ -14,19 +14,30 @@ templates and a note; a model that does not match its card is an error.
 and each JES shift, whose inputs are recomputed on the shifted jets and
 selection), the events selected by any region, so that onnxruntime gets few,
 large batches.
+
+Estimator observables (WH, optional config key ``estimators``):
+:func:`find_estimators` loads each listed ONNX estimator (a SALLY score, an
+ALICES ratio at a fixed c, ...) with the same checks, and
+:func:`estimator_observable` evaluates one on the events of a feature context:
+its inputs are the card's features (plus the parameter input of a
+parameterised estimator, set to the config's ``parameter``), k-fold models
+choose the fold by event number exactly like the classifiers, and events with
+a missing input get NaN (not filled).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 import awkward as ak
 import numpy as np
 from ewpolar.core.config import AnalysisConfig
 from ewpolar.core.errors import ConfigError, InputError
-from ewpolar.models.runtime import Classifier, ModelCard
+from ewpolar.models.features import FeatureContext
+from ewpolar.models.runtime import Classifier, ModelCard, OnnxModel
 
-__all__ = ["classifier_inputs", "classifier_scores", "find_classifiers"]
+__all__ = ["classifier_inputs", "classifier_scores", "estimator_observable", "find_classifiers",
+           "find_estimators"]
 
 
 def find_classifiers(config: AnalysisConfig, known: Collection[str], owner: str,
@@ -125,3 +136,87 @@ def classifier_scores(classifiers: Mapping[str, Classifier], events_sel: ak.Arra
             matrices[clf.inputs] = matrix
         scores[name] = clf.predict(matrices[clf.inputs], event)
     return scores
+
+
+def _parameter_input(card: ModelCard) -> str | None:
+    """The parameter input of a parameterised estimator (card ``extra.ratio.parameter``)."""
+    ratio = card.extra.get("ratio") if isinstance(card.extra, Mapping) else None
+    return ratio.get("parameter") if isinstance(ratio, Mapping) else None
+
+
+def find_estimators(config: AnalysisConfig, known: Collection[str],
+                    owner: str) -> dict[str, OnnxModel]:
+    """The ONNX estimators of the config's ``estimators``, loaded and checked.
+
+    Raises:
+        ConfigError: a missing file, an unknown output, a card input that is not a
+            known feature, a parameterised estimator without ``parameter`` (or a
+            parameter given to one without that input), or a name that is
+            already a feature.
+        InputError: a card that does not match its file.
+    """
+    where = config.source or "config"
+    out: dict[str, OnnxModel] = {}
+    for name, ref in config.estimators.items():
+        if name in known:
+            raise ConfigError(f"{where}: estimators.{name}: '{name}' is already an observable; "
+                              "choose another name")
+        path = config.resolve(ref.path)
+        if not path.is_file():
+            raise ConfigError(f"{where}: estimators.{name}: {ref.path} not found")
+        card = ModelCard.read(path.with_suffix(".json"))
+        if ref.output not in card.outputs:
+            raise ConfigError(f"{where}: estimators.{name}.output: model {path.name} has no "
+                              f"output '{ref.output}' (outputs: {', '.join(card.outputs)})")
+        parameter = _parameter_input(card)
+        if (parameter is None) != (ref.parameter is None):
+            raise ConfigError(
+                f"{where}: estimators.{name}.parameter: "
+                + (f"model {path.name} takes the parameter '{parameter}'; give its value"
+                   if parameter is not None else f"model {path.name} takes no parameter"))
+        missing = [i for i in card.inputs if i != parameter and i not in known]
+        if missing:
+            raise ConfigError(f"{where}: estimators.{name}: model {path.name} takes inputs that "
+                              f"{owner} does not compute: missing {missing}")
+        try:
+            out[name] = OnnxModel(path, card, intra_op_threads=1, inter_op_threads=1)
+        except InputError as err:
+            raise InputError(f"estimators.{name}: {err}") from None
+    return out
+
+
+def estimator_observable(model: OnnxModel, output: str, parameter: float | None,
+                         functions: Mapping[str, Callable[[FeatureContext], np.ndarray]],
+                         ctx: FeatureContext) -> np.ndarray:
+    """The estimator's ``output`` for every event of ``ctx`` (NaN where an input is missing).
+
+    Args:
+        model: the estimator.
+        output: its graph output to return.
+        parameter: value of the parameter input of a parameterised estimator.
+        functions: the feature functions that compute its other inputs.
+        ctx: the events (their ``event`` numbers choose a k-fold model's fold).
+    """
+    name = _parameter_input(model.card)
+    columns = []
+    for key in model.inputs:
+        if key == name:
+            columns.append(None)
+            continue
+        column = np.asarray(functions[key](ctx), dtype=np.float64)
+        if column.ndim != 1:
+            raise InputError(f"model {model.name!r}: input {key!r} has {column.shape[1]} values "
+                             "per event; an estimator input needs one")
+        columns.append(column)
+    n = next((c.shape[0] for c in columns if c is not None), 0)
+    matrix = np.empty((n, len(columns)), dtype=np.float32)
+    for j, column in enumerate(columns):
+        matrix[:, j] = parameter if column is None else column
+    good = np.isfinite(matrix).all(axis=1)
+    values = np.full(n, np.nan)
+    if good.any():
+        event = None
+        if model.card.k >= 2:
+            event = np.asarray(ak.to_numpy(ctx.events.event))[good]
+        values[good] = model.predict(matrix[good], event, output=output)
+    return values

@@ -155,6 +155,22 @@ class ModelRef(_Strict):
     path: str
 
 
+class EstimatorRef(_Strict):
+    """An ONNX estimator whose output is histogrammed as an observable (WH).
+
+    ``path``: the ``.onnx`` file (its card next to it); ``output``: the graph
+    output used, e.g. ``score`` of SALLY or ``log_ratio`` of ALICES;
+    ``parameter``: the value given to a parameterised estimator's parameter input
+    (e.g. the reference c of an ALICES ratio r̂(x|c)). The binning is the
+    ``histograms`` entry of the same name; the WH processor also books it
+    against p_T^W (``<name>_ptw``) for the fit (``fit.signal_observable``).
+    """
+
+    path: str
+    output: str = "score"
+    parameter: float | None = None
+
+
 class Template(_Strict):
     """A 2D score template: x and y are model names, binned uniformly on [0, 1].
 
@@ -250,6 +266,8 @@ class AnalysisConfig(_Strict):
     histograms: dict[str, HistAxis]
     stxs_ptv_edges: list[float] | None = None
     models: dict[str, ModelRef] = {}
+    # optional: ONNX estimators (SALLY score, ALICES ratio) histogrammed as observables
+    estimators: dict[str, EstimatorRef] = {}
     templates: dict[str, Template] = {}
     systematics: dict[str, Systematic] = {}
     fit: FitSettings = FitSettings()
@@ -267,6 +285,10 @@ class AnalysisConfig(_Strict):
         for name, s in self.samples.items():
             if self.channel == "ssww" and s.kind == "signal" and s.polarization is None:
                 raise ValueError(f"samples.{name}.polarization: ssWW signal samples need LL, LT or TT")
+        for name in self.estimators:
+            if name not in self.histograms:
+                raise ValueError(f"estimators.{name}: needs a histograms.{name} entry "
+                                 "(the binning of its output)")
         for name, t in self.templates.items():
             for ax in ("x", "y"):
                 ref = getattr(t, ax)
@@ -438,5 +460,10 @@ def load_config(path: str | Path) -> AnalysisConfig:
 
 
 def config_hash(cfg: AnalysisConfig) -> str:
-    """sha256 of the validated config's canonical JSON (recorded in run metrics)."""
-    return hashlib.sha256(cfg.model_dump_json().encode()).hexdigest()
+    """sha256 of the validated config's canonical JSON (recorded in run metrics).
+
+    Optional sections that are empty are left out, so adding an optional key to
+    the schema does not change the hash of the configs that do not use it.
+    """
+    exclude = {"estimators"} if not cfg.estimators else None
+    return hashlib.sha256(cfg.model_dump_json(exclude=exclude).encode()).hexdigest()

@@ -180,15 +180,16 @@ def ratio_training_data(sample: CPSample, inputs: Sequence[str], c_max: float, *
 
     Returns:
         ``features`` (inputs, then c), ``labels``, ``weights``, ``joint_ratio``
-        r(x, z|c, 0) and ``joint_score`` t(x, z|c) per row.
+        r(x, z|c, 0), ``joint_score`` t(x, z|c) and ``pair`` per row (the two
+        rows of one event and one drawn c, label 0 and label 1, share a ``pair``).
     """
     x = sample.columns(inputs)
     rng = np.random.default_rng(seed)
     sigma0 = sample.sm.sum()
     parts: dict[str, list[np.ndarray]] = {k: [] for k in
                                           ("features", "labels", "weights", "joint_ratio",
-                                           "joint_score")}
-    for _ in range(draws):
+                                           "joint_score", "pair")}
+    for draw in range(draws):
         c = rng.uniform(-c_max, c_max, size=len(sample))
         w_c = sample.sm + c * sample.int_ + c * c * sample.quad
         # σ(c) for each event's own c: Σ sm + c Σ int + c² Σ quad over the sample
@@ -205,4 +206,5 @@ def ratio_training_data(sample: CPSample, inputs: Sequence[str], c_max: float, *
             parts["weights"].append(weight)
             parts["joint_ratio"].append(ratio)
             parts["joint_score"].append(score)
+            parts["pair"].append(draw * len(sample) + np.arange(len(sample)))
     return {k: np.concatenate(v) for k, v in parts.items()}

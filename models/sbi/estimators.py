@@ -211,6 +211,7 @@ def train_ratio_estimator(method: str, features: np.ndarray, labels: np.ndarray,
                           parameter: str | None = None, reference: float = 0.0,
                           joint_ratio: np.ndarray | None = None,
                           joint_score: np.ndarray | None = None, alpha: float = 1.0,
+                          pairs: np.ndarray | None = None,
                           config: MLPConfig | None = None) -> RatioEstimator:
     """Train a CARL, ALICE or ALICES estimator of r = p(x|θ0)/p(x|θ1).
 
@@ -226,6 +227,11 @@ def train_ratio_estimator(method: str, features: np.ndarray, labels: np.ndarray,
         joint_ratio: r(x, z|θ0, θ1) per row (ALICE, ALICES).
         joint_score: t(x, z|θ0) per row (ALICES).
         alpha: weight of the score term (ALICES).
+        pairs: optional id per row; rows with the same id (the label-0 and
+            label-1 copies of one weighted event) are trained in the same
+            minibatch and validated together. For CARL on two weightings of the
+            same events this removes the label noise that otherwise swamps
+            ratios close to 1 (see :mod:`ewpolar.models.sbi`).
         config: network and training settings (default: 3 × 64 tanh).
 
     Raises:
@@ -256,10 +262,10 @@ def train_ratio_estimator(method: str, features: np.ndarray, labels: np.ndarray,
     if parameter is not None:
         model = AnchoredMLP(network, reference)
     log.info("%s: training on %d rows", method.upper(), x.shape[0])
-    history = train_network(model, loss, data, config)
+    history = train_network(model, loss, data, config, groups=pairs)
     training = {"method": method, "config": config.to_dict(), "rows": int(x.shape[0]),
                 "alpha": alpha if method == "alices" else None, "best_epoch": history.best_epoch,
-                "best_val_loss": history.best_val_loss}
+                "best_val_loss": history.best_val_loss, "paired_rows": pairs is not None}
     return RatioEstimator(method, inputs, model, history, parameter=parameter,
                           reference=reference, training=training)
 

@@ -35,7 +35,9 @@ def _draw_scans(plt: Any, results: SBIResults, path: Path) -> Path:
     top = 0.0
     for key, m in results.methods.items():
         color, style = styles.get(key, (None, "-"))
-        ax.plot(m.scan.values, m.scan.twice_delta_nll, style, color=color, label=m.label)
+        label = f"{m.label} (NOT USABLE: too little information)" if m.warning else m.label
+        ax.plot(m.scan.values, m.scan.twice_delta_nll, style, color=color, label=label,
+                alpha=0.35 if m.warning else 1.0)
         top = max(top, float(np.max(m.scan.twice_delta_nll)))
         if m.calibrated is not None:
             ax.plot(m.calibrated.values, m.calibrated.twice_delta_nll, ":", color=color,

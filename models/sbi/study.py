@@ -41,9 +41,15 @@ from ewpolar.models.sbi.information import (
 from ewpolar.models.sbi.plots import plot_scans
 from ewpolar.models.training.mlp import MLPConfig
 
-__all__ = ["BINNED_OBSERVABLES", "MethodResult", "SBIResults", "SBISettings", "run_wh_sbi"]
+__all__ = ["BINNED_OBSERVABLES", "FISHER_FLAG_FRACTION", "MethodResult", "SBIResults",
+           "SBISettings", "estimator_config", "run_wh_sbi", "symmetric_score_edges"]
 
 log = logging.getLogger(__name__)
+
+#: an estimator whose Fisher information about the exact score (ν·Cov(t̂, t)²/Var(t̂)) is
+#: below this fraction of the truth's has not learnt the coupling: its interval is
+#: flagged as unusable (in limits.md, limits.json and on stderr), never shown bare
+FISHER_FLAG_FRACTION = 0.25
 
 #: the binned observable of method (a): config ``histograms`` keys
 BINNED_OBSERVABLES = ("q_cos_delta_plus", "ptw")
@@ -60,10 +66,12 @@ class MethodResult:
     fisher_projected: float | None = None
     note: str = ""
     calibrated: CouplingScan | None = None
+    warning: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         out = {"label": self.label, "fisher_information": self.fisher,
                "fisher_information_projected": self.fisher_projected, "note": self.note,
+               "usable": not self.warning, "warning": self.warning or None,
                **self.scan.to_dict()}
         if self.calibrated is not None:
             out["calibrated"] = self.calibrated.to_dict()
@@ -166,14 +174,18 @@ class SBIResults:
             "| 1/√I |",
             "|---|---|---|---|---|---|",
         ]
+        flagged = [m for m in self.methods.values() if m.warning]
+        if flagged:
+            lines[2:2] = [f"**WARNING: {m.label}: {m.warning}**" for m in flagged] + [""]
         for m in self.methods.values():
             fi = f"{m.fisher:.1f}" if m.fisher is not None else "–"
             if m.fisher_projected is not None:
                 fi += f" ({m.fisher_projected:.1f} projected)"
             inv = f"{1 / math.sqrt(m.fisher):.4f}" if m.fisher else "–"
             cal = interval(m.calibrated.interval_95) if m.calibrated is not None else "–"
-            lines.append(f"| {m.label} | {interval(m.scan.interval_68)} | "
-                         f"{interval(m.scan.interval_95)} | {cal} | {fi} | {inv} |")
+            mark = "⚠ not usable: " if m.warning else ""
+            lines.append(f"| {m.label} | {mark}{interval(m.scan.interval_68)} | "
+                         f"{mark}{interval(m.scan.interval_95)} | {cal} | {fi} | {inv} |")
         lines += [
             "",
             "Fisher information at c = 0, shape only; the rate term ν(ΣINT/ΣSM)² is "
@@ -191,7 +203,11 @@ class SBIResults:
         if "analysis_fit" in self.methods:
             lines += ["", "(a′) is the full analysis (ewpolar.stats.wh.fit_wh on the histograms of "
                       "ewpolar.runner.run.run_analysis) on separately generated samples of all "
-                      "datasets, with backgrounds and systematic uncertainties."]
+                      "datasets, with backgrounds and systematic uncertainties; (b′) is the same "
+                      "fit with the SALLY score (the exported ONNX model, evaluated by the WH "
+                      "processor) in place of Q_ℓ cos δ⁺."]
+        lines += ["", "Side by side: binned kinematic observable (a, a′), score-binned (b, b′), "
+                  "unbinned (c), and the truth-level bound."]
         notes = [f"- {m.label}: {m.note}" for m in self.methods.values() if m.note]
         if notes:
             lines += ["", "Notes:", *notes]
@@ -201,6 +217,7 @@ class SBIResults:
 _LABELS = {
     "truth": "truth: exact joint likelihood (generator record)",
     "analysis_fit": "(a′) fit_wh: Q_ℓ cos δ⁺ × p_T^W, with backgrounds and systematics",
+    "analysis_fit_sally": "(b′) fit_wh: SALLY score × p_T^W, with backgrounds and systematics",
     "binned": "(a) binned Q_ℓ cos δ⁺ × p_T^W",
     "sally": "(b) SALLY score, binned",
     "carl": "(c) CARL, unbinned",
@@ -318,7 +335,8 @@ def run_wh_sbi(config: AnalysisConfig | str | Path = "wh", *, events: int = 200_
                 method, rows["features"], rows["labels"], rows["weights"],
                 inputs=(*inputs, PARAMETER), parameter=PARAMETER, reference=0.0,
                 joint_ratio=rows["joint_ratio"], joint_score=rows["joint_score"],
-                alpha=settings.alpha, config=mlp)
+                alpha=settings.alpha, pairs=rows["pair"] if method == "carl" else None,
+                config=mlp)
             log_r = np.stack([est.log_ratio(x_test, c) for c in values])
             curve = unbinned_asimov_scan(log_r, w_test, nu)
             calibrated = calibrated_asimov_scan(log_r, test, values, settings.sally_bins)
@@ -330,7 +348,9 @@ def run_wh_sbi(config: AnalysisConfig | str | Path = "wh", *, events: int = 200_
                 method, _LABELS[method], scan, fisher[method], fisher[f"{method}_projected"],
                 note=_notes(scan, methods["truth"].scan, fisher[method],
                             fisher[f"{method}_projected"], unbinned=True),
-                calibrated=coupling_scan(values, calibrated))
+                calibrated=coupling_scan(values, calibrated),
+                warning=_information_warning(fisher[f"{method}_projected"], fisher["truth"],
+                                             est.history))
             if out_dir is not None:
                 path = out_dir / f"{method}.onnx"
                 ref = np.column_stack([x_test, np.resize(values, x_test.shape[0])])
@@ -341,11 +361,19 @@ def run_wh_sbi(config: AnalysisConfig | str | Path = "wh", *, events: int = 200_
         if note:
             methods[key] = replace(methods[key],
                                    note="; ".join(filter(None, [methods[key].note, note])))
+    if methods["sally"].fisher_projected is not None:
+        methods["sally"] = replace(methods["sally"], warning=_information_warning(
+            methods["sally"].fisher_projected, fisher["truth"], sally.history))
+    for m in methods.values():
+        if m.warning:
+            log.warning("%s: %s", m.label, m.warning)
 
     if settings.analysis_fit:
-        methods["analysis_fit"] = _analysis_fit(cfg, events, seed, out_dir, settings.scan_points)
+        edges = symmetric_score_edges(t_hat_train, train.sm, SCORE_BINS_PER_SIDE)
+        methods.update(_analysis_fit(cfg, events, seed, out_dir, settings.scan_points,
+                                     sally=(sally, x_test, edges)))
 
-    order = ["analysis_fit", "binned", "sally", *settings.methods, "truth"]
+    order = ["analysis_fit", "binned", "analysis_fit_sally", "sally", *settings.methods, "truth"]
     results = SBIResults(
         parameter=PARAMETER, luminosity_fb=cfg.luminosity_fb,
         expected_events_sm=float(sample.nu(0.0)), events_generated=events,
@@ -363,27 +391,106 @@ def run_wh_sbi(config: AnalysisConfig | str | Path = "wh", *, events: int = 200_
     return results
 
 
+#: SALLY-score bins on each side of 0 in the score × p_T^W template of row (b′)
+SCORE_BINS_PER_SIDE = 3
+#: the outer edges of that template's score axis (every event inside)
+_SCORE_AXIS_LIMIT = 1e6
+
+
+def symmetric_score_edges(score: np.ndarray, weights: np.ndarray, per_side: int) -> np.ndarray:
+    """Score bin edges symmetric about 0, with 0 an edge: the weighted quantiles of |t̂|.
+
+    The WH fit splits its signal observable at 0 (the sign of a CP-odd
+    observable; an estimated score is CP-odd too), so the edges are
+    −∞ < −q_{n−1} < … < −q_1 < 0 < q_1 < … < q_{n−1} < ∞ with q_i the i/n
+    quantiles of |t̂| (SM weights); the outer edges are ±10⁶.
+    """
+    inner = weighted_quantiles(np.abs(np.asarray(score, dtype=np.float64)),
+                               np.asarray(weights, dtype=np.float64), per_side)
+    inner = np.unique(inner[inner > 0])
+    return np.concatenate([[-_SCORE_AXIS_LIMIT], -inner[::-1], [0.0], inner,
+                           [_SCORE_AXIS_LIMIT]])
+
+
+def estimator_config(config: AnalysisConfig, name: str, path: str | Path, edges: np.ndarray, *,
+                     output: str = "score", parameter: float | None = None) -> AnalysisConfig:
+    """``config`` with an estimator observable, fitted instead of Q_ℓ cos δ⁺ × p_T^W.
+
+    Adds ``estimators.<name>`` (the ONNX file, its ``output``, the ``parameter``
+    value), the ``histograms.<name>`` axis with ``edges`` and sets
+    ``fit.signal_observable`` to the processor's 2D ``<name>_ptw``.
+    """
+    data = config.model_dump()
+    data["estimators"] = {**data.get("estimators", {}),
+                          name: {"path": str(Path(path).resolve()), "output": output,
+                                 "parameter": parameter}}
+    data["histograms"] = {**data["histograms"],
+                          name: {"edges": [float(e) for e in edges], "label": name}}
+    data["fit"] = {**data["fit"], "signal_observable": f"{name}_ptw"}
+    return AnalysisConfig.model_validate({**data, "source": config.source})
+
+
 def _analysis_fit(config: AnalysisConfig, events: int, seed: int, out_dir: Path | None,
-                  scan_points: int) -> MethodResult:
-    """Row (a′): generate all datasets, run the processor, fit_wh (Asimov at the SM)."""
+                  scan_points: int, *, sally: tuple[Any, np.ndarray, np.ndarray] | None = None
+                  ) -> dict[str, MethodResult]:
+    """Rows (a′) and (b′): generate all datasets, run the processor, fit_wh (Asimov at the SM).
+
+    With ``sally`` (the estimator, reference features, score edges), the same run
+    also histograms its score (exported to ONNX and read by the processor, k-fold
+    routing included), and a second fit uses the score × p_T^W template.
+    """
     import tempfile
 
     from ewpolar.generator import generate
     from ewpolar.runner.run import load_fileset, run_analysis
     from ewpolar.stats.wh import fit_wh
 
+    out: dict[str, MethodResult] = {}
+    datasets = ", ".join(config.samples)
+    note = (f"separate samples ({events} generated events of each of {datasets}); all regions "
+            "and systematic uncertainties of the config; nuisance parameters profiled; scan "
+            "range of the config's fit.cp_scan")
     with tempfile.TemporaryDirectory(prefix="ewpolar-sbi-") as tmp:
         base = (out_dir if out_dir is not None else Path(tmp)) / "analysis_fit"
+        run_config = config
+        if sally is not None:
+            estimator, reference, edges = sally
+            model = estimator.export(base / "sally_score.onnx", reference_features=reference)
+            run_config = estimator_config(config, "sally_score", model, edges)
         log.info("analysis fit: generating %d events per dataset in %s", events, base)
         fileset = generate(config, events=events, seed=seed, out=base / "samples")
-        run_analysis(config, load_fileset(fileset), out=base / "run")
+        run_analysis(run_config, load_fileset(fileset), out=base / "run")
         fit = fit_wh(config, base / "run" / "histograms.root", pseudo_data="asimov",
                      scan_points=scan_points, out=base / "fit" if out_dir is not None else None)
-    datasets = ", ".join(config.samples)
-    return MethodResult("analysis_fit", _LABELS["analysis_fit"], fit.scan,
-                        note=f"separate samples ({events} generated events of each of {datasets}); "
-                             "all regions and systematic uncertainties of the config; nuisance "
-                             "parameters profiled; scan range of the config's fit.cp_scan")
+        out["analysis_fit"] = MethodResult("analysis_fit", _LABELS["analysis_fit"], fit.scan,
+                                           note=note)
+        if sally is not None:
+            fit = fit_wh(run_config, base / "run" / "histograms.root", pseudo_data="asimov",
+                         scan_points=scan_points,
+                         out=base / "fit_sally" if out_dir is not None else None)
+            out["analysis_fit_sally"] = MethodResult(
+                "analysis_fit_sally", _LABELS["analysis_fit_sally"], fit.scan,
+                note=note + f"; SALLY's t̂ in {2 * SCORE_BINS_PER_SIDE} bins symmetric about 0 "
+                            "(quantiles of |t̂|), histogrammed by the WH processor from the "
+                            "exported ONNX model")
+    return out
+
+
+def _information_warning(projected: float | None, truth: float, history: Any) -> str:
+    """Why an estimator's interval is not a limit (empty when it is usable).
+
+    The estimator's Fisher information about the exact score is compared with the
+    truth's: below :data:`FISHER_FLAG_FRACTION` of it, the estimator has not learnt
+    how the events depend on c, and its curve is flat noise, not a limit.
+    """
+    if projected is None or not truth > 0 or projected >= FISHER_FLAG_FRACTION * truth:
+        return ""
+    epochs = len(getattr(history, "val_loss", []) or [])
+    best = getattr(history, "best_epoch", None)
+    trained = f" (best epoch {best} of {epochs})" if epochs else ""
+    return (f"Fisher information {projected:.3g} is {projected / truth:.1%} of the truth's "
+            f"{truth:.3g}, below {FISHER_FLAG_FRACTION:.0%} (an interval ≥ 2× the truth's): the estimator has not learnt the "
+            f"dependence on c{trained}; its interval is not a limit")
 
 
 def _notes(scan: CouplingScan, truth: CouplingScan, fisher: float | None,

@@ -11,6 +11,7 @@ the workflow:
 - :mod:`ewpolar.models.training.metrics`: weighted ROC AUC
 - :mod:`ewpolar.models.training.crossval`: k-fold cross-validation
 - :mod:`ewpolar.models.training.optimize`: Optuna hyperparameter search
+- :mod:`ewpolar.models.training.distributed`: where the searches run (here, dask, HTCondor)
 - :mod:`ewpolar.models.training.selection`: backwards elimination of inputs
 - :mod:`ewpolar.models.training.export`: one ONNX file per classifier and its model card
 - :mod:`ewpolar.models.training.pipeline`: cross-validate and export one classifier

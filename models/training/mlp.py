@@ -36,6 +36,7 @@ from torch.nn import functional as F
 
 __all__ = [
     "ACTIVATIONS",
+    "INITIALISERS",
     "MLP",
     "MLPConfig",
     "TrainResult",
@@ -59,6 +60,17 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "gelu": nn.GELU,
 }
 
+#: weight initialisers of the hidden and output layers (biases start at 0 except for
+#: ``default``, torch's own initialisation of ``nn.Linear``)
+INITIALISERS: dict[str, Callable[[torch.Tensor], Any] | None] = {
+    "default": None,
+    "xavier_uniform": nn.init.xavier_uniform_,
+    "xavier_normal": nn.init.xavier_normal_,
+    "kaiming_uniform": lambda w: nn.init.kaiming_uniform_(w, nonlinearity="relu"),
+    "kaiming_normal": lambda w: nn.init.kaiming_normal_(w, nonlinearity="relu"),
+    "orthogonal": nn.init.orthogonal_,
+}
+
 
 @dataclass(frozen=True)
 class MLPConfig:
@@ -79,6 +91,11 @@ class MLPConfig:
         weight_decay: L2 penalty of Adam.
         seed: seeds torch and the numpy generator (split, shuffling, dropout).
         num_threads: torch intra-op threads during training.
+        initialiser: weight initialisation, one of :data:`INITIALISERS`.
+        l1: L1 penalty, l1 · Σ|W| over the weight matrices, added to each batch loss.
+        adam_beta1, adam_beta2, adam_eps: Adam's moment decays and ε.
+        class_weight: factor on the positive class's total weight after the
+            classes are balanced (1: equal totals).
     """
 
     n_layers: int = 3
@@ -93,6 +110,12 @@ class MLPConfig:
     weight_decay: float = 0.0
     seed: int = 0
     num_threads: int = 1
+    initialiser: str = "default"
+    l1: float = 0.0
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_eps: float = 1e-8
+    class_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.n_layers < 1 or self.width < 1:
@@ -111,6 +134,28 @@ class MLPConfig:
             raise ValueError("validation_fraction must be in (0, 1)")
         if self.num_threads < 1:
             raise ValueError("num_threads must be at least 1")
+        if self.initialiser not in INITIALISERS:
+            raise ValueError(f"unknown initialiser {self.initialiser!r}; choose from "
+                             f"{sorted(INITIALISERS)}")
+        if self.l1 < 0 or self.weight_decay < 0:
+            raise ValueError("l1 and weight_decay must not be negative")
+        if not (0.0 <= self.adam_beta1 < 1.0 and 0.0 <= self.adam_beta2 < 1.0
+                and self.adam_eps > 0):
+            raise ValueError("Adam's betas must be in [0, 1) and eps positive")
+        if not self.class_weight > 0:
+            raise ValueError("class_weight must be positive")
+
+    def optimiser(self, parameters: Any) -> torch.optim.Optimizer:
+        """Adam with these settings (learning rate, L2, betas, ε)."""
+        return torch.optim.Adam(parameters, lr=self.learning_rate, weight_decay=self.weight_decay,
+                                betas=(self.adam_beta1, self.adam_beta2), eps=self.adam_eps)
+
+    def penalty(self, model: nn.Module) -> torch.Tensor | float:
+        """The L1 term of the loss: l1 · Σ|W| over the weight matrices (0 without L1)."""
+        if self.l1 <= 0:
+            return 0.0
+        return self.l1 * sum(p.abs().sum() for name, p in model.named_parameters()
+                             if name.endswith("weight"))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready) of all settings."""
@@ -185,8 +230,8 @@ class MLP(nn.Module):
         input_mean: np.ndarray | None = None,
         input_scale: np.ndarray | None = None,
     ) -> MLP:
-        """Network with the architecture of ``config``."""
-        return cls(
+        """Network with the architecture and initialisation of ``config``."""
+        model = cls(
             n_inputs,
             n_layers=config.n_layers,
             width=config.width,
@@ -195,6 +240,14 @@ class MLP(nn.Module):
             input_mean=input_mean,
             input_scale=input_scale,
         )
+        init = INITIALISERS[config.initialiser]
+        if init is not None:
+            with torch.no_grad():
+                for layer in model.network:
+                    if isinstance(layer, nn.Linear):
+                        init(layer.weight)
+                        layer.bias.zero_()
+        return model
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Logit of the positive class, shape [N]."""
@@ -362,7 +415,10 @@ def train_mlp(
     mean, scale = weighted_standardisation(x_all, w_all)
 
     def tensors(idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        w = balance_class_weights(y_all[idx], w_all[idx]).astype(np.float32)
+        w = balance_class_weights(y_all[idx], w_all[idx])
+        if config.class_weight != 1.0:
+            w = np.where(y_all[idx] == 1, w * config.class_weight, w)
+        w = w.astype(np.float32)
         return (
             torch.from_numpy(x_all[idx]),
             torch.from_numpy(y_all[idx]),
@@ -373,7 +429,8 @@ def train_mlp(
     x_val, y_val, w_val = tensors(val_idx)
 
     def batch_loss(rows: torch.Tensor) -> torch.Tensor:
-        return F.binary_cross_entropy_with_logits(model(x_tr[rows]), y_tr[rows], weight=w_tr[rows])
+        loss = F.binary_cross_entropy_with_logits(model(x_tr[rows]), y_tr[rows], weight=w_tr[rows])
+        return loss + config.penalty(model) if config.l1 > 0 else loss
 
     def validation_loss() -> float:
         per_event = F.binary_cross_entropy_with_logits(model(x_val), y_val, weight=w_val, reduction="sum")
@@ -381,9 +438,7 @@ def train_mlp(
 
     with deterministic_torch(config.seed, config.num_threads):
         model = MLP.from_config(x_all.shape[1], config, mean, scale)
-        optimiser = torch.optim.Adam(
-            model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-        )
+        optimiser = config.optimiser(model.parameters())
         history = fit_epochs(model, optimiser, batch_loss, validation_loss, x_tr.shape[0], rng, config,
                              on_epoch=on_epoch)
     return TrainResult(model, history)

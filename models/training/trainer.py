@@ -17,13 +17,18 @@ the learning rate when the validation loss stalls:
   over the training rows, the validation loss Σ w_i ℓ_i / Σ w_i;
 * the validation split is a random ``validation_fraction`` of the rows, drawn
   with ``seed``; identical inputs and seed give identical networks
-  (:func:`~ewpolar.models.training.mlp.deterministic_torch`).
+  (:func:`~ewpolar.models.training.mlp.deterministic_torch`);
+* optional ``groups``: rows with the same group id (e.g. the two weighted
+  copies of one event, one per class) stay together, on the same side of the
+  validation split and in the same minibatch, so that what they have in common
+  cancels in each gradient step instead of adding noise.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -59,8 +64,19 @@ def binary_cross_entropy(model: torch.nn.Module, batch: Mapping[str, torch.Tenso
         model(batch["features"]), batch["target"], reduction="none")
 
 
+def _group_rows(groups: np.ndarray) -> np.ndarray:
+    """[n_groups, k] row indices of equal-size groups (ordered by group id, then row)."""
+    groups = np.asarray(groups)
+    order = np.argsort(groups, kind="stable")
+    _, counts = np.unique(groups[order], return_counts=True)
+    if counts.size and np.any(counts != counts[0]):
+        raise ValueError("groups must all have the same number of rows")
+    return order.reshape(counts.size, int(counts[0]) if counts.size else 1)
+
+
 def train_network(model: torch.nn.Module, loss: LossFunction, data: Mapping[str, np.ndarray],
-                  config: MLPConfig, *, weights: str = "weights") -> TrainingHistory:
+                  config: MLPConfig, *, weights: str = "weights",
+                  groups: np.ndarray | None = None) -> TrainingHistory:
     """Train ``model`` in place on ``data`` and return the loss history.
 
     Args:
@@ -72,10 +88,14 @@ def train_network(model: torch.nn.Module, loss: LossFunction, data: Mapping[str,
         config: optimiser, batching, stopping and seed settings (its
             architecture fields are the caller's business).
         weights: the key of the row weights in ``data``.
+        groups: optional group id per row (groups of equal size): a group's rows
+            are split, shuffled and batched together (``config.batch_size``
+            counts rows).
 
     Raises:
         FloatingPointError: the validation loss became NaN or infinite.
-        ValueError: arrays of different lengths, or fewer than 4 rows.
+        ValueError: arrays of different lengths, fewer than 4 rows, or groups of
+            different sizes.
     """
     lengths = {k: len(v) for k, v in data.items()}
     n = next(iter(lengths.values()))
@@ -84,9 +104,20 @@ def train_network(model: torch.nn.Module, loss: LossFunction, data: Mapping[str,
     if n < 4:
         raise ValueError(f"need at least 4 rows to train, got {n}")
     rng = np.random.default_rng(config.seed)
-    order = rng.permutation(n)
-    n_val = min(max(1, round(config.validation_fraction * n)), n - 1)
-    val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+    if groups is None:
+        members = np.arange(n)[:, None]
+    else:
+        if len(groups) != n:
+            raise ValueError(f"{len(groups)} group ids for {n} rows")
+        members = _group_rows(groups)
+    n_units = members.shape[0]
+    if n_units < 2:
+        raise ValueError("need at least 2 groups to train")
+    order = rng.permutation(n_units)
+    n_val = min(max(1, round(config.validation_fraction * n_units)), n_units - 1)
+    val_idx = np.sort(members[np.sort(order[:n_val])].ravel())
+    train_units = members[np.sort(order[n_val:])]
+    train_idx = train_units.ravel()
 
     def tensors(idx: np.ndarray) -> dict[str, torch.Tensor]:
         out = {}
@@ -101,17 +132,23 @@ def train_network(model: torch.nn.Module, loss: LossFunction, data: Mapping[str,
     scale = float(train[weights].abs().mean()) or 1.0
     train[weights] = train[weights] / scale
 
-    def batch_loss(rows: torch.Tensor) -> torch.Tensor:
-        batch = {k: v[rows] for k, v in train.items()}
-        return (batch[weights] * loss(model, batch)).mean()
+    # positions of each training unit's rows in the training tensors
+    k = members.shape[1]
+    unit_rows = torch.arange(train_units.size).reshape(train_units.shape[0], k)
 
+    def batch_loss(units: torch.Tensor) -> torch.Tensor:
+        rows = units if k == 1 else unit_rows[units].reshape(-1)
+        batch = {key: v[rows] for key, v in train.items()}
+        value = (batch[weights] * loss(model, batch)).mean()
+        return value + config.penalty(model) if config.l1 > 0 else value
+
+    epochs_config = config if k == 1 else replace(config, batch_size=max(1, config.batch_size // k))
     with deterministic_torch(config.seed, config.num_threads):
-        optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate,
-                                     weight_decay=config.weight_decay)
+        optimiser = config.optimiser(model.parameters())
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimiser, factor=0.5, patience=max(1, config.patience // 3))
         return fit_epochs(model, optimiser, batch_loss, lambda: _evaluate(model, loss, val, weights),
-                          len(train_idx), rng, config, scheduler=scheduler)
+                          train_units.shape[0], rng, epochs_config, scheduler=scheduler)
 
 
 def _evaluate(model: torch.nn.Module, loss: LossFunction, data: Mapping[str, torch.Tensor],

@@ -242,6 +242,12 @@ def test_reweight_command_weight_variation(tmp_path) -> None:
         "--out", str(tmp_path / "scale")])
     assert result.exit_code == 0, result.output
     assert "mt_tot" in (tmp_path / "scale" / "closure.md").read_text()
+    closure = json.loads((tmp_path / "scale" / "closure.json").read_text())
+    # the same events under two weightings: paired errors, so the μR = μF = 2 shape change
+    # (which grows with the hard scale, hence with mt_tot) is visible before reweighting
+    mt_tot = closure["variables"]["mt_tot"]
+    assert mt_tot["paired"] is True
+    assert mt_tot["chi2_ndf_before"] > 5
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -259,3 +265,48 @@ def test_reweight_command_user_errors(tmp_path, args, message) -> None:
     assert result.output.startswith("ewpolar: error: ")
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def _weight_slope_sample(n: int = 200_000, slope: float = 0.03):
+    """One sample under two weightings: 1 and 1 + slope·x (x uniform in [−1, 1])."""
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-1.0, 1.0, n)
+    y = x + rng.normal(0.0, 0.5, n)  # a second variable, correlated with x
+    return np.column_stack([x, y]), np.ones(n), 1.0 + slope * x
+
+
+def test_paired_closure_catches_a_reweighter_that_does_nothing() -> None:
+    # Same events, target weight 1 + 0.03 x. Analytic: the unit-area fraction of a bin
+    # changes by ≈ 0.03 (x̄_bin − x̄) ≈ ±1.4 % at the ends, while the paired statistical
+    # error (spread of the per-event weight difference) is ≈ 0.03 σ_x(bin)/√n_bin, tiny:
+    # a reweighter that does nothing must show a huge χ²/ndf, before and after.
+    features, w_src, w_tgt = _weight_slope_sample()
+    report = closure_test(features, w_src, np.ones(len(w_src)), features, w_tgt, ["x", "y"],
+                          trained=["x"], bins=20)
+    for v in report.variables:
+        assert v.chi2_before / v.ndf > 100, (v.name, v.chi2_before / v.ndf)
+        assert v.chi2_after / v.ndf > 100, (v.name, v.chi2_after / v.ndf)
+    assert "paired" in report.to_markdown()
+
+
+def test_paired_closure_passes_the_correct_reweighter() -> None:
+    features, w_src, w_tgt = _weight_slope_sample()
+    exact = closure_test(features, w_src, w_tgt / w_src, features, w_tgt, ["x", "y"], bins=20)
+    for v in exact.variables:
+        assert v.ndf == 19
+        assert v.chi2_after == pytest.approx(0.0, abs=1e-9)  # the same weights event by event
+        assert v.chi2_before / v.ndf > 100
+    # right on average, 2 % scatter per event: the paired errors are this scatter, χ²/ndf ≈ 1
+    rng = np.random.default_rng(9)
+    noisy = (w_tgt / w_src) * (1.0 + 0.02 * rng.standard_normal(len(w_src)))
+    report = closure_test(features, w_src, noisy, features, w_tgt, ["x", "y"], bins=20)
+    for v in report.variables:
+        assert v.chi2_after / v.ndf < 2.5, (v.name, v.chi2_after / v.ndf)
+
+
+def test_independent_closure_is_kept_for_different_events() -> None:
+    features, w_src, w_tgt = _weight_slope_sample()
+    # the same weights but forced independent errors: the old, too small χ²
+    report = closure_test(features, w_src, np.ones(len(w_src)), features, w_tgt, ["x"],
+                          bins=20, paired=False)
+    assert report.variables[0].chi2_after / report.variables[0].ndf < 5

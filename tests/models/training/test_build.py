@@ -196,6 +196,48 @@ def test_optimize_then_select_inputs(trained, config, tmp_path):
     assert len(history["selected_inputs"]) == 1
     png = (tmp_path / "sel" / "elimination_lx_vs_tt.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert history["final"]["method"] == "none"  # every fold chose, no test set
+    assert "no unbiased re-evaluation" in result.output
+
+    result = run_cli(select_inputs, [*common, "--mode", "hybrid", "--hybrid-candidates", "1",
+                                     "--criterion", "relative", "--tolerance", "1.0",
+                                     "--test-fraction", "0.3", "--cv-offset", "1",
+                                     "--out", str(tmp_path / "hybrid")])
+    assert result.exit_code == 0, result.output
+    history = json.loads((tmp_path / "hybrid" / "elimination_lx_vs_tt.json").read_text())
+    assert history["mode"] == "hybrid"
+    assert history["criterion"] == "relative"
+    assert history["final"]["method"] == "test set"
+    assert 0.5 < history["final"]["auc_selected"] <= 1.0
+    assert "on the test set:" in result.output
+
+
+@pytest.mark.slow
+def test_optimize_and_select_inputs_on_a_dask_cluster(trained, config, tmp_path):
+    pytest.importorskip("distributed")
+    out, _ = trained
+    common = ["--config", str(config.source), "--training-set",
+              str(out / "training_events.parquet"), "--classifier", "lx_vs_tt",
+              "--inputs", "mjj,lep1_pt,r_pt", "--k", "2", "--epochs", "2",
+              "--executor", "dask", "--workers", "2", "--no-progress"]
+    result = run_cli(optimize, [*common, "--trials", "3", "--objective-folds", "1",
+                                "--pruner", "asha", "--out", str(tmp_path / "opt")])
+    assert result.exit_code == 0, result.output
+    best = json.loads((tmp_path / "opt" / "hyperparameters_lx_vs_tt.json").read_text())
+    assert best["n_complete"] + best["n_pruned"] + best["n_failed"] == 3
+    assert best["executor"] == "dask"
+    assert (tmp_path / "opt" / "optuna.journal").is_file()  # the study the workers shared
+    assert "activation" in best["best_params"]  # the wide search space
+    result = run_cli(select_inputs, [*common, "--mode", "retrain", "--tolerance", "1.0",
+                                     "--folds", "1", "--out", str(tmp_path / "sel")])
+    assert result.exit_code == 0, result.output
+    history = json.loads((tmp_path / "sel" / "elimination_lx_vs_tt.json").read_text())
+    assert [len(s["inputs"]) for s in history["steps"]] == [3, 2, 1]
+    assert history["final"]["method"] == "unused folds"
+    bad = run_cli(optimize, [*common[:-5], "--scheduler", "tls://127.0.0.1:1", "--trials", "1",
+                             "--out", str(tmp_path / "bad")])
+    assert bad.exit_code == 2
+    assert "--scheduler needs --executor dask" in bad.output
 
 
 def test_training_set_of_one_classifier(events, config, tmp_path):
