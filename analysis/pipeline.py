@@ -21,15 +21,16 @@ log = logging.getLogger(__name__)
 
 
 def fit_channel(config: AnalysisConfig, histograms: str | Path, out: str | Path, *,
-                pseudo_data: str | None = None, seed: int | None = None) -> Results:
+                pseudo_data: str | None = None, seed: int | None = None, toys: int = 0) -> Results:
     """Fit the histograms of one channel; writes FIT/workspace_*.json and FIT/results.json.
 
-    Returns the results written to results.json (:mod:`ewpolar.core.results`).
+    ``toys``: a toy-based CLs limit beside the asymptotic one (ssWW). Returns the
+    results written to results.json (:mod:`ewpolar.core.results`).
     """
     if config.channel == "ssww":
         from ewpolar.stats.ssww import fit_ssww
 
-        return fit_ssww(config, histograms, pseudo_data=pseudo_data, seed=seed, out=out)
+        return fit_ssww(config, histograms, pseudo_data=pseudo_data, seed=seed, out=out, toys=toys)
     from ewpolar.stats.wh import fit_wh
 
     return fit_wh(config, histograms, pseudo_data=pseudo_data, seed=seed, out=out)

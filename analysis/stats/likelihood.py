@@ -18,12 +18,22 @@ the same conventions as ``pyhf.infer`` (tests compare the numbers with
   are computed once and shared between the observed and the expected limits
   (and, in :func:`fit_significance_limit`, with the best fit and the significance).
 
+Uncertainties (:func:`fit`): the quoted interval of a POI is the profile-likelihood
+(MINOS-like) interval, where -2 Δ ln L profiled over all other parameters crosses
+1 (68 % CL), found by root finding on the profile curve; a side that reaches the
+parameter's bound first is reported open at the bound, never clipped. The Hesse
+error, a secondary figure, comes from the curvature at the minimum in the
+unbounded parametrisation (a fresh MINUIT with fixed initial steps, so repeated
+calls give the same number). A fit whose MIGRAD minimum is not valid is logged as
+a warning and flagged ``converged: false``.
+
 Results come back in the containers of :mod:`ewpolar.core.results`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +41,16 @@ from typing import Any, Literal
 
 import numpy as np
 import pyhf
-from ewpolar.core.results import BAND_SIGMAS, CouplingScan, FitResults, Significance, UpperLimit
+from ewpolar.core.results import (
+    BAND_SIGMAS,
+    CLsPoint,
+    CouplingScan,
+    FitResults,
+    Impact,
+    Interval,
+    Significance,
+    UpperLimit,
+)
 from ewpolar.stats.workspace import model_and_data
 from iminuit import Minuit
 from scipy import optimize, stats
@@ -40,13 +59,19 @@ __all__ = [
     "CL_LEVEL",
     "DELTA_68",
     "DELTA_95",
+    "MC_STAT_DOMINANT",
+    "cls_at",
     "fit",
     "fit_significance_limit",
     "interval_from_scan",
+    "mc_stat_parameters",
     "numpy_backend",
+    "profile_interval",
+    "ranking",
     "scan_coupling",
     "significance",
     "upper_limit",
+    "upper_limit_toys",
 ]
 
 log = logging.getLogger(__name__)
@@ -56,6 +81,8 @@ CL_LEVEL = 0.05
 # -2 Δ ln L thresholds of the 68 % and 95 % CL intervals (one parameter)
 DELTA_68 = 1.0
 DELTA_95 = 3.84
+#: share of an interval's squared width from MC statistics above which the drivers add a note
+MC_STAT_DOMINANT = 0.5
 
 
 # --------------------------------------------------------------------------- likelihood
@@ -86,14 +113,21 @@ class _Minimum:
 class _Likelihood:
     """-2 ln L of one model on one data set, with cached profile fits per POI value."""
 
-    def __init__(self, model: pyhf.pdf.Model, data: Sequence[float]):
+    def __init__(self, model: pyhf.pdf.Model, data: Sequence[float], *,
+                 hold: Mapping[int, float] | None = None):
         self.model = model
         self.data = np.asarray(data, dtype=float)
         self.init = np.asarray(model.config.suggested_init(), dtype=float)
         self.bounds = np.asarray(model.config.suggested_bounds(), dtype=float)
         self.fixed = np.asarray(model.config.suggested_fixed(), dtype=bool)
+        # parameters held at a value in every fit of this likelihood (e.g. MC statistics)
+        for idx, value in (hold or {}).items():
+            self.fixed[idx] = True
+            self.init[idx] = value
         self.poi = model.config.poi_index
         self.profiles: dict[float, _Minimum] = {}
+        # profile fits of other parameters: index -> value -> minimum
+        self.scans: dict[int, dict[float, _Minimum]] = {}
         self._global: _Minimum | None = None
         # parameter uncertainties of the last fit: MINUIT's initial step sizes for the next
         self.steps: np.ndarray | None = None
@@ -144,6 +178,65 @@ class _Likelihood:
             log.warning("fit did not converge (edm %.3g); results may be inaccurate", m.fmin.edm)
         return _Minimum(pars, float(m.fval), m, bool(m.valid))
 
+    def free_indices(self, fixed: Mapping[int, float] | None = None) -> np.ndarray:
+        mask = self.fixed.copy()
+        for idx in fixed or {}:
+            mask[idx] = True
+        return np.flatnonzero(~mask)
+
+    def hesse(self, best: _Minimum, fixed: Mapping[int, float] | None = None
+              ) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Hesse errors and correlation matrix at ``best`` (all parameters; 0 for fixed ones).
+
+        A fresh MINUIT without parameter limits and with fixed initial steps: the
+        curvature of -2 ln L itself, not of a bounded parametrisation, and the same
+        numbers for the same minimum. Falls back to the bounded fit's errors when
+        the unbounded evaluation fails (a minimum on a bound where the model is
+        undefined beyond it). Returns (errors, correlation, ok).
+        """
+        n = len(self.init)
+        free = self.free_indices(fixed)
+        errors, corr = np.zeros(n), np.eye(n)
+        if free.size == 0:
+            return errors, corr, True
+        base = best.pars.copy()
+
+        def fcn(x: np.ndarray) -> float:
+            full = base.copy()
+            full[free] = x
+            value = self.twice_nll(full)
+            return value if np.isfinite(value) else 1e300
+
+        m = Minuit(fcn, base[free])
+        m.errordef = Minuit.LEAST_SQUARES
+        m.errors = np.full(free.size, 0.01)
+        m.strategy = 2
+        m.hesse()
+        ok = m.covariance is not None and bool(m.accurate) and bool(np.all(np.isfinite(m.errors)))
+        if ok:
+            errors[free] = np.asarray(m.errors)
+            corr[np.ix_(free, free)] = np.asarray(m.covariance.correlation())
+            return errors, corr, True
+        if best.minuit is not None and best.minuit.covariance is not None:
+            log.warning("Hesse without parameter bounds failed; the errors are those of the bounded fit")
+            errors[free] = np.asarray(best.minuit.errors)
+            corr[np.ix_(free, free)] = np.asarray(best.minuit.covariance.correlation())
+        return errors, corr, False
+
+    def profile_at(self, index: int, value: float) -> _Minimum:
+        """Fit with parameter ``index`` fixed at ``value`` (cached; the POI shares :meth:`profile`)."""
+        if index == self.poi:
+            return self.profile(value)
+        done = self.scans.setdefault(index, {})
+        value = float(value)
+        if value not in done:
+            if done:
+                x0 = done[min(done, key=lambda v: abs(v - value))].pars
+            else:
+                x0 = self._global.pars if self._global is not None else self.init
+            done[value] = self.minimize(x0, {index: value})
+        return done[value]
+
     def global_fit(self) -> _Minimum:
         if self._global is None:
             self._global = self.minimize(self.init)
@@ -167,35 +260,142 @@ def _model_data(workspace: Mapping[str, Any]) -> tuple[pyhf.pdf.Model, np.ndarra
     return model, np.asarray(data, dtype=float)
 
 
-def _fit(lik: _Likelihood, fixed: Mapping[int, float] | None = None) -> FitResults:
-    """Fit with Hesse uncertainties; an unconstrained fit becomes ``lik``'s global minimum."""
+def _fit(lik: _Likelihood, fixed: Mapping[int, float] | None = None, *,
+         intervals: Sequence[int] = ()) -> FitResults:
+    """Fit with Hesse uncertainties; an unconstrained fit becomes ``lik``'s global minimum.
+
+    ``intervals``: indices of the parameters that get a profile-likelihood interval.
+    """
     fixed = dict(fixed or {})
     best = lik.minimize(lik.init, fixed, hesse=True)
     if not fixed:
         lik._global = best
     labels = list(lik.model.config.par_names)
-    unc = np.zeros(len(labels))
-    corr = np.eye(len(labels))
-    free = np.flatnonzero(~lik.fixed & ~np.isin(np.arange(len(labels)), list(fixed)))
-    if best.minuit is not None:
-        unc[free] = np.asarray(best.minuit.errors)
-        if best.minuit.covariance is not None:
-            corr[np.ix_(free, free)] = np.asarray(best.minuit.covariance.correlation())
-    return FitResults(labels, best.pars, unc, corr, best.twice_nll, best.valid)
+    unc, corr, _ = lik.hesse(best, fixed)
+    edm = float(best.minuit.fmin.edm) if best.minuit is not None else 0.0
+    if not best.valid:
+        log.warning("the maximum-likelihood fit did NOT converge (edm %.3g): its numbers are unreliable",
+                    edm)
+    ivs = {}
+    for idx in intervals:
+        ivs[labels[idx]] = _interval(lik, best, idx, unc[idx], DELTA_68)
+    return FitResults(labels, best.pars, unc, corr, best.twice_nll, best.valid, ivs, {}, edm)
+
+
+def _interval(lik: _Likelihood, best: _Minimum, index: int, sigma: float, threshold: float,
+              *, rtol: float = 1e-3) -> Interval:
+    """Profile-likelihood interval of parameter ``index`` around the minimum ``best``.
+
+    For each side: trial points at the Hesse distance, then extrapolated with
+    √(-2 Δ ln L) linear in the parameter, until the curve crosses ``threshold``
+    or the parameter's bound is reached (an open side); then Brent's method on
+    √(-2 Δ ln L) - √threshold (nearly linear) to ``rtol`` × σ.
+    """
+    x_hat = float(best.pars[index])
+    lo_b, hi_b = (float(b) for b in lik.bounds[index])
+    sigma = sigma if np.isfinite(sigma) and sigma > 0 else 0.1 * max(1.0, abs(x_hat))
+    root = np.sqrt(threshold)
+
+    def g(x: float) -> float:
+        # the minimum found with x fixed can lie (within tolerance) below the global one
+        return float(np.sqrt(max(lik.profile_at(index, x).twice_nll - best.twice_nll, 0.0)) - root)
+
+    edges: dict[int, tuple[float, bool, float | None]] = {}
+    for side, bound in ((-1, lo_b), (1, hi_b)):
+        inside, g_in = x_hat, -root
+        step = sigma
+        for _ in range(30):
+            x = x_hat + side * step
+            if (x - bound) * side >= 0:  # beyond the bound: try the bound itself
+                x = bound
+            gx = g(x)
+            if gx >= 0:
+                edge = optimize.brentq(g, min(inside, x), max(inside, x), xtol=rtol * sigma, rtol=1e-10)
+                edges[side] = (float(edge), False, None)
+                break
+            if x == bound:
+                edges[side] = (bound, True, float((gx + root) ** 2))
+                break
+            # √Δ grows about linearly: aim 20 % beyond the predicted crossing
+            slope = (gx - g_in) / (x - inside) * side
+            inside, g_in = x, gx
+            predicted = step + (-gx / slope if slope > 0 else step)
+            step = max(1.2 * predicted, 1.1 * step)
+        else:
+            log.warning("%s: no crossing of -2 delta ln L = %g found", lik.model.config.par_names[index],
+                        threshold)
+            edges[side] = (x_hat + side * step, True, None)
+    (low, low_open, low_at), (high, high_open, high_at) = edges[-1], edges[1]
+    for flag, side_name, bound in ((low_open, "lower", low), (high_open, "upper", high)):
+        if flag:
+            log.info("%s: the %s edge of the interval is the parameter bound %g",
+                     lik.model.config.par_names[index], side_name, bound)
+    cl = float(stats.chi2.cdf(threshold, 1))
+    return Interval(lik.model.config.par_names[index], x_hat, low, high, float(sigma),
+                    round(cl, 4), low_open, high_open, low_at, high_at)
+
+
+def mc_stat_parameters(model: pyhf.pdf.Model) -> list[int]:
+    """Indices of the MC-statistics (staterror / shapesys) parameters of a model."""
+    types = dict(model.config.modifiers)
+    out: list[int] = []
+    for name in model.config.par_order:
+        if types.get(name) in ("staterror", "shapesys"):
+            sl = model.config.par_slice(name)
+            out += list(range(sl.start, sl.stop))
+    return out
+
+
+def _stat_only(lik: _Likelihood, best: _Minimum, interval: Interval, index: int) -> Interval:
+    """``interval`` with the same interval computed with the MC-statistics parameters held
+    at their best-fit values."""
+    stat = mc_stat_parameters(lik.model)
+    if not stat:
+        return interval
+    held = _Likelihood(lik.model, lik.data, hold={i: float(best.pars[i]) for i in stat})
+    held.init = best.pars.copy()
+    held_best = held.minimize(best.pars)
+    held._global = held_best
+    iv = _interval(held, held_best, index, interval.hesse, DELTA_68)
+    return dataclasses.replace(interval, stat_low=iv.low, stat_high=iv.high)
+
+
+def profile_interval(model: pyhf.pdf.Model, data: Sequence[float], parameter: str, *,
+                     threshold: float = DELTA_68, mc_stat: bool = False) -> Interval:
+    """Profile-likelihood interval of one scalar parameter: -2 Δ ln L ≤ ``threshold``.
+
+    ``mc_stat=True`` also computes the interval with the MC-statistics parameters
+    held at their best fit (:attr:`Interval.mc_stat_fraction`).
+    """
+    with numpy_backend():
+        lik = _Likelihood(model, data)
+        best = lik.minimize(lik.init, hesse=True)
+        lik._global = best
+        index = model.config.par_slice(parameter).start
+        errors, _, _ = lik.hesse(best)
+        iv = _interval(lik, best, index, errors[index], threshold)
+        return _stat_only(lik, best, iv, index) if mc_stat else iv
 
 
 def fit(model: pyhf.pdf.Model, data: Sequence[float], *,
-        fixed: Mapping[str, float] | None = None) -> FitResults:
+        fixed: Mapping[str, float] | None = None,
+        intervals: Sequence[str] | None = None) -> FitResults:
     """Maximum-likelihood fit of all free parameters with Hesse uncertainties.
 
     Args:
         model: the pyhf model.
         data: main data followed by the auxiliary data (``workspace.data(model)``).
         fixed: scalar parameters to hold at a value, e.g. ``{"mu_LL": 0.0}``.
+        intervals: parameters that get a profile-likelihood 68 % CL interval
+            (default: the POI, unless it is fixed).
     """
     with numpy_backend():
         lik = _Likelihood(model, data)
-        return _fit(lik, {model.config.par_slice(n).start: v for n, v in (fixed or {}).items()})
+        fixed_idx = {model.config.par_slice(n).start: v for n, v in (fixed or {}).items()}
+        names = intervals if intervals is not None else (
+            [model.config.poi_name] if model.config.poi_name else [])
+        idx = [model.config.par_slice(n).start for n in names]
+        return _fit(lik, fixed_idx, intervals=[i for i in idx if i not in fixed_idx])
 
 
 def _poi_error(lik: _Likelihood) -> float:
@@ -382,17 +582,132 @@ def _gaussian_limit(mu_hat: float, sigma: float, level: float) -> float:
     return float(optimize.brentq(h, 1e-9 * sigma, hi)) if h(hi) < 0 else hi
 
 
+def _ranking(lik: _Likelihood, best: _Minimum, result: FitResults, poi: int, *,
+             skip: Sequence[int] = ()) -> list[Impact]:
+    """Impacts on the POI of every free non-POI parameter not in ``skip``, largest first.
+
+    As ``cabinetry.fit.ranking``: the parameter is fixed at θ̂ ± its pre-fit width
+    (constrained parameters only) and at θ̂ ± its post-fit Hesse error, all
+    others are refitted; the impact is the POI's shift from μ̂.
+    """
+    cfg = lik.model.config
+    widths = _prefit_widths(lik.model)
+    mu_hat = float(best.pars[poi])
+    impacts = []
+    for idx in lik.free_indices():
+        if idx == poi or idx in skip:
+            continue
+        theta, post = float(best.pars[idx]), float(result.uncertainty[idx])
+        width = widths[idx]
+        lo_b, hi_b = lik.bounds[idx]
+
+        def shift(value: float, idx: int = idx, lo_b: float = lo_b, hi_b: float = hi_b) -> float:
+            value = float(np.clip(value, lo_b, hi_b))
+            return float(lik.minimize(best.pars, {idx: value}).pars[poi]) - mu_hat
+
+        pre_up = shift(theta + width) if np.isfinite(width) else float("nan")
+        pre_down = shift(theta - width) if np.isfinite(width) else float("nan")
+        post_up, post_down = shift(theta + post), shift(theta - post)
+        centre = float(lik.init[idx]) if np.isfinite(width) else 0.0
+        scale = width if np.isfinite(width) and width > 0 else 1.0
+        impacts.append(Impact(cfg.par_names[idx], (theta - centre) / scale if np.isfinite(width)
+                              else theta, post / scale, pre_up, pre_down, post_up, post_down))
+    impacts.sort(key=lambda i: -max(abs(i.postfit_up), abs(i.postfit_down)))
+    return impacts
+
+
+def _prefit_widths(model: pyhf.pdf.Model) -> np.ndarray:
+    """Pre-fit width of each parameter; NaN for unconstrained ones (as cabinetry)."""
+    out = np.full(model.config.npars, np.nan)
+    for name in model.config.par_order:
+        ps = model.config.param_set(name)
+        if getattr(ps, "constrained", False):
+            out[model.config.par_slice(name)] = ps.width()
+    return out
+
+
+def ranking(model: pyhf.pdf.Model, data: Sequence[float], *, poi: str | None = None,
+            mc_stat: bool = False) -> list[Impact]:
+    """Nuisance-parameter ranking: pre- and post-fit impacts on ``poi`` (default the model's POI).
+
+    ``mc_stat``: include the per-bin MC-statistics parameters (left out by
+    default: many, each small; their sum is the interval without them, see
+    :attr:`ewpolar.core.results.Interval.mc_stat_fraction`).
+    """
+    with numpy_backend():
+        lik = _Likelihood(model, data)
+        result = _fit(lik)
+        index = model.config.par_slice(poi or model.config.poi_name).start
+        skip = [] if mc_stat else mc_stat_parameters(model)
+        return _ranking(lik, lik.global_fit(), result, index, skip=skip)
+
+
+def _expected_cls(sqrt_qa: float) -> tuple[float, ...]:
+    """Expected CLs at background-only fluctuations of (-2..+2)σ for √q_μ,A (asymptotic)."""
+    return tuple(float(stats.norm.cdf(s - sqrt_qa) / stats.norm.cdf(s)) for s in BAND_SIGMAS)
+
+
+def cls_at(model: pyhf.pdf.Model, data: Sequence[float], mu: float | Sequence[float]) -> list[CLsPoint]:
+    """Asymptotic CLs (q̃μ) at one or several POI values: observed and the expected band.
+
+    The same numbers as ``pyhf.infer.hypotest(mu, data, model, test_stat="qtilde",
+    return_expected_set=True)``, with every fit shared between the values.
+    """
+    mus = [float(mu)] if np.isscalar(mu) else [float(m) for m in mu]
+    with numpy_backend():
+        calc = _CLs(_Likelihood(model, data))
+        return [CLsPoint(m, calc.cls(m), _expected_cls(calc.sqrt_qmu_a(m))) for m in mus]
+
+
+def upper_limit_toys(model: pyhf.pdf.Model, data: Sequence[float], *, ntoys: int = 500,
+                     level: float = CL_LEVEL, seed: int = 0, scan: Sequence[float] | None = None,
+                     asymptotic: UpperLimit | None = None) -> UpperLimit:
+    """CLs upper limit from pseudo-experiments (``pyhf.infer`` with ``calctype="toybased"``).
+
+    The CLs curve is computed with ``ntoys`` toys per hypothesis on ``scan``
+    (default: 12 points from 0 to twice the asymptotic +2σ expected limit) and
+    interpolated at ``level``; a check of the asymptotic formulae at low counts.
+    """
+    from pyhf.infer.intervals.upper_limits import linear_grid_scan
+
+    with numpy_backend():
+        if scan is None:
+            asym = asymptotic or upper_limit(model, data, level=level)
+            top = 2.0 * max(asym.expected_band[-1], asym.observed)
+            scan = np.linspace(top / 24.0, top, 12) if np.isfinite(top) and top > 0 \
+                else np.linspace(0.1, 5.0, 12)
+        np.random.seed(seed)  # pyhf draws its toys from numpy's global generator
+        obs, exp = linear_grid_scan(data, model, np.asarray(scan, dtype=float), level=level,
+                                    test_stat="qtilde", calctype="toybased", ntoys=ntoys,
+                                    track_progress=False)
+    band = tuple(float(e) for e in exp)
+    return UpperLimit(float(obs), band[2], band, 1 - level)
+
+
 def fit_significance_limit(model: pyhf.pdf.Model, data: Sequence[float], *,
-                           level: float = CL_LEVEL) -> tuple[FitResults, Significance, UpperLimit]:
+                           level: float = CL_LEVEL, intervals: Sequence[str] | None = None,
+                           mc_stat: bool = True, impacts: bool = True
+                           ) -> tuple[FitResults, Significance, UpperLimit]:
     """Best fit, discovery significance and CLs upper limit of one model, sharing every fit.
 
     What :func:`fit`, :func:`significance` and :func:`upper_limit` give one by one
     (within the minimiser's tolerance), with each profile fit done once: the
-    workhorse of a POI measurement.
+    workhorse of a POI measurement. The POI (and ``intervals``) get profile
+    intervals, with (``mc_stat``) their width without the MC-statistics
+    parameters; ``impacts`` adds the nuisance-parameter ranking of the POI.
     """
     with numpy_backend():
         lik = _Likelihood(model, data)
-        best = _fit(lik)
+        names = [model.config.poi_name, *[n for n in (intervals or []) if n != model.config.poi_name]]
+        idx = [model.config.par_slice(n).start for n in names]
+        best = _fit(lik, intervals=idx)
+        if mc_stat:
+            best = dataclasses.replace(best, intervals={
+                n: _stat_only(lik, lik.global_fit(), iv, model.config.par_slice(n).start)
+                for n, iv in best.intervals.items()})
+        if impacts:
+            rank = _ranking(lik, lik.global_fit(), best, lik.poi, skip=mc_stat_parameters(model))
+            best = dataclasses.replace(best, ranking={model.config.poi_name: rank})
         sig = _significance(lik)
         lim = _upper_limit(lik, level=level)
     return best, sig, lim
@@ -429,51 +744,72 @@ def interval_from_scan(values: Sequence[float], twice_delta_nll: Sequence[float]
 
 
 def scan_coupling(workspace: Mapping[str, Any], values: Sequence[float], *, parameter: str,
-                  parameter_sq: str, c_true: float = 0.0) -> CouplingScan:
+                  parameter_sq: str, c_true: float = 0.0, mc_stat: bool = False) -> CouplingScan:
     """Profile likelihood scan of a coupling entering as fixed normfactors c and c².
 
     At each value the two normfactors are fixed to c and c², all other
     parameters are profiled on the workspace's observations. The best fit is the
     lowest scan point refined by a parabola through it and two points a quarter
-    grid step either side; the curve is relative to the best fit.
+    grid step either side; the curve is relative to the best fit. ``mc_stat``:
+    scan again with the MC-statistics parameters held at their values at the best
+    fit (the curve and intervals without MC statistics).
     """
     values = np.asarray(values, dtype=float)
     with numpy_backend():
         model, data = _model_data(workspace)
         lik = _Likelihood(model, data)
         i_c, i_c2 = model.config.par_slice(parameter).start, model.config.par_slice(parameter_sq).start
-        done: dict[float, _Minimum] = {}
-
-        def profile(c: float) -> float:
-            c = float(c)
-            if c not in done:
-                x0 = done[min(done, key=lambda v: abs(v - c))].pars if done else lik.init
-                done[c] = lik.minimize(x0, {i_c: c, i_c2: c * c})
-            return done[c].twice_nll
-
-        # start near the truth and move outwards, each fit from its nearest neighbour
-        for k in np.argsort(np.abs(values - c_true), kind="stable"):
-            profile(values[k])
-        nll = np.array([done[float(v)].twice_nll for v in values])
-        i = int(np.argmin(nll))
-        best, best_nll = float(values[i]), float(nll[i])
-        if 0 < i < values.size - 1:
-            # parabola through the lowest point and two close neighbours (a quarter grid step away)
-            h = 0.25 * min(values[i] - values[i - 1], values[i + 1] - values[i])
-            xs = np.array([best - h, best, best + h])
-            a, b, _ = np.polyfit(xs - best, [profile(v) for v in xs], 2)
-            if a > 0:
-                c_min = best + float(np.clip(-b / (2 * a), -h, h))
-                if profile(c_min) < best_nll:
-                    best, best_nll = c_min, profile(c_min)
-        else:
-            log.warning("%s scan: the minimum lies at the edge of the scanned range", parameter)
+        nll, best, best_nll, best_pars = _scan(lik, values, i_c, i_c2, c_true, parameter)
+        stat = None
+        if mc_stat and mc_stat_parameters(model):
+            held = _Likelihood(model, data, hold={i: float(best_pars[i]) for i in mc_stat_parameters(model)})
+            held.init = best_pars.copy()
+            # a coarser grid (every other point) suffices for the intervals
+            coarse = values[::2] if values.size % 2 else np.append(values[::2], values[-1])
+            s_nll, _, s_best_nll, _ = _scan(held, coarse, i_c, i_c2, best, parameter)
+            stat = np.interp(values, coarse, np.clip(s_nll - s_best_nll, 0.0, None))
     t = np.clip(nll - best_nll, 0.0, None)
     lo68, hi68 = interval_from_scan(values, t, DELTA_68)
     lo95, hi95 = interval_from_scan(values, t, DELTA_95)
     for label, side in (("68% low", lo68), ("68% high", hi68), ("95% low", lo95), ("95% high", hi95)):
         if side is None:
             log.warning("%s scan: the %s edge lies outside the scanned range", parameter, label)
+    if stat is not None:
+        return CouplingScan(parameter, values, t, best, (lo68, hi68), (lo95, hi95), c_true, stat,
+                            interval_from_scan(values, stat, DELTA_68),
+                            interval_from_scan(values, stat, DELTA_95))
     return CouplingScan(parameter, values, t, best, (lo68, hi68), (lo95, hi95), c_true)
+
+
+def _scan(lik: _Likelihood, values: np.ndarray, i_c: int, i_c2: int, c_true: float,
+          parameter: str) -> tuple[np.ndarray, float, float, np.ndarray]:
+    """-2 ln L profiled at each c (normfactors c, c² fixed); the refined minimum and its parameters."""
+    done: dict[float, _Minimum] = {}
+
+    def profile(c: float) -> float:
+        c = float(c)
+        if c not in done:
+            x0 = done[min(done, key=lambda v: abs(v - c))].pars if done else lik.init
+            done[c] = lik.minimize(x0, {i_c: c, i_c2: c * c})
+        return done[c].twice_nll
+
+    # start near the truth and move outwards, each fit from its nearest neighbour
+    for k in np.argsort(np.abs(values - c_true), kind="stable"):
+        profile(values[k])
+    nll = np.array([done[float(v)].twice_nll for v in values])
+    i = int(np.argmin(nll))
+    best, best_nll = float(values[i]), float(nll[i])
+    if 0 < i < values.size - 1:
+        # parabola through the lowest point and two close neighbours (a quarter grid step away)
+        h = 0.25 * min(values[i] - values[i - 1], values[i + 1] - values[i])
+        xs = np.array([best - h, best, best + h])
+        a, b, _ = np.polyfit(xs - best, [profile(v) for v in xs], 2)
+        if a > 0:
+            c_min = best + float(np.clip(-b / (2 * a), -h, h))
+            if profile(c_min) < best_nll:
+                best, best_nll = c_min, profile(c_min)
+    else:
+        log.warning("%s scan: the minimum lies at the edge of the scanned range", parameter)
+    return nll, best, best_nll, done[best].pars
 
 
