@@ -173,7 +173,7 @@ def plot(config_path: Path, histograms: Path, fit_dir: Path | None, out: Path) -
     from ewpolar.core.config import load_config
     from ewpolar.plots import make_plots
 
-    paths = make_plots(load_config(config_path), histograms, out, fit_dir=fit_dir)
+    paths = make_plots(load_config(config_path), histograms, out, fit_dir=fit_dir, progress=True)
     click.echo(f"wrote {len(paths)} files to {out}")
 
 
@@ -214,7 +214,7 @@ def demo(out: Path, events: int, seed: int, executor: str, workers: int) -> None
     from ewpolar.pipeline import run_demo
 
     tic = time.perf_counter()
-    res = run_demo(out, events=events, seed=seed, executor=executor, workers=workers)
+    res = run_demo(out, events=events, seed=seed, executor=executor, workers=workers, progress=True)
     for line in res.lines:
         click.echo(line)
     click.echo(f"report: {res.report}  ({time.perf_counter() - tic:.0f} s)")

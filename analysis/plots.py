@@ -25,17 +25,49 @@ from ewpolar.core.errors import InputError
 from ewpolar.core.histio import Template, read_histograms
 from ewpolar.core.naming import NOMINAL, HistKey
 from ewpolar.core.outputs import ensure_writable_dir
-from ewpolar.core.results import CouplingScan, WHResults, read_results
+from ewpolar.core.results import CouplingScan, FitResults, WHResults, read_results
 
-__all__ = ["make_plots", "plot_fit_channels", "plot_pulls", "plot_region_stack", "plot_scan",
-           "plot_stacks", "plot_template_2d", "save_figure"]
+__all__ = ["make_plots", "plot_correlation", "plot_fit_channels", "plot_pulls", "plot_ranking",
+           "plot_region_stack", "plot_scan", "plot_stacks", "plot_template_2d", "process_colours",
+           "save_figure"]
 
 log = logging.getLogger(__name__)
 
 
-def _label(ax: plt.Axes, config: AnalysisConfig, text: str) -> None:
-    mplhep.label.exp_label(exp="ewpolar", llabel=f"toy simulation, {text}", data=False,
-                           lumi=config.luminosity_fb, com=13, ax=ax, loc=0)
+def _label(ax: plt.Axes, config: AnalysisConfig | None, text: str = "",
+           lumi: float | None = None) -> None:
+    """Experiment-style label with the luminosity (and ``text``, e.g. the region)."""
+    lumi = config.luminosity_fb if config is not None else lumi
+    mplhep.label.exp_label(exp="ewpolar", llabel=f"Simulation{', ' + text if text else ''}",
+                           data=False, lumi=lumi, com=13, ax=ax, loc=0, fontsize="small")
+
+
+# tab10 without grey and olive: distinct, readable on print
+_PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+            "#17becf", "#bcbd22", "#7f7f7f"]
+
+
+def process_colours(config: AnalysisConfig) -> dict[str, str]:
+    """One colour per sample for every figure: the config's ``colour`` where given, else a
+    fixed palette in config order (so a sample has the same colour everywhere)."""
+    out = {}
+    for i, (name, sample) in enumerate(config.samples.items()):
+        out[name] = getattr(sample, "colour", None) or _PALETTE[i % len(_PALETTE)]
+    return out
+
+
+def _sample_colour(colours: Mapping[str, str], name: str) -> str | None:
+    """Colour of a sample or of a sample split by the fit (``wh_neg``, ``wh_int``)."""
+    if name in colours:
+        return colours[name]
+    base = name.rsplit("_", 1)[0]
+    return colours.get(base)
+
+
+def _sample_label(config: AnalysisConfig | None, name: str) -> str:
+    if config is not None and name in config.samples:
+        return getattr(config.samples[name], "label", None) or name
+    return name
 
 
 def save_figure(fig: plt.Figure, stem: str | Path) -> list[Path]:
@@ -99,12 +131,16 @@ def plot_region_stack(
     mplhep.style.use("ATLAS")
     fig, (ax, rax) = plt.subplots(2, 1, figsize=(7, 7), sharex=True,
                                   gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05})
+    colours = process_colours(config)
     mplhep.histplot([e[1] for e in entries], edges, stack=True, histtype="fill",
-                    label=[e[0] for e in entries], ax=ax)
+                    label=[_sample_label(config, e[0]) for e in entries],
+                    color=[_sample_colour(colours, e[0]) or "grey" for e in entries], ax=ax)
     ax.stairs(total + np.sqrt(total_var), edges, baseline=total - np.sqrt(total_var),
               fill=True, alpha=0.3, color="grey", hatch="///", label="MC stat. unc.")
     centers = 0.5 * (edges[1:] + edges[:-1])
-    ax.errorbar(centers, obs, yerr=np.sqrt(np.clip(obs, 0, None)), fmt="ko", label=data_label)
+    drawn = (obs > 0) | (total > 0)  # a bin empty of data and of MC is not a measurement of 0
+    ax.errorbar(centers[drawn], obs[drawn], yerr=np.sqrt(np.clip(obs[drawn], 0, None)), fmt="ko",
+                label=data_label)
     ax.set_ylabel("Events")
     ax.set_ylim(0, max(1e-9, float(np.max(np.maximum(total, obs)))) * 1.5)
     ax.legend(ncol=2, fontsize="small")
@@ -114,7 +150,7 @@ def plot_region_stack(
         rerr = np.where(total > 0, np.sqrt(np.clip(obs, 0, None)) / total, np.nan)
         band = np.where(total > 0, np.sqrt(total_var) / total, 0.0)
     rax.stairs(1 + band, edges, baseline=1 - band, fill=True, alpha=0.3, color="grey")
-    rax.errorbar(centers, ratio, yerr=rerr, fmt="ko")
+    rax.errorbar(centers[drawn], ratio[drawn], yerr=rerr[drawn], fmt="ko")
     rax.axhline(1.0, color="k", lw=0.8)
     rax.set_ylim(0.5, 1.5)
     rax.set_ylabel("Data / MC")
@@ -151,10 +187,11 @@ def plot_template_2d(histograms: Mapping[HistKey, Template], config: AnalysisCon
         return []
     mplhep.style.use("ATLAS")
     fig, ax = plt.subplots(figsize=(7, 6))
-    mplhep.hist2dplot(total, edges[0], edges[1], ax=ax, cmap="viridis")
+    art = mplhep.hist2dplot(total, edges[0], edges[1], ax=ax, cmap="viridis")
+    art.cbar.set_label("Expected events")
     ax.set_xlabel(xlabel or f"{observable} x")
     ax.set_ylabel(ylabel or f"{observable} y")
-    _label(ax, config, f"{region}: {' + '.join(datasets)}")
+    _label(ax, config, f"{region}, {' + '.join(_sample_label(config, d) for d in datasets)}")
     return save_figure(fig, Path(out_dir) / (name or f"{region}_{observable}_{'_'.join(datasets)}"))
 
 
@@ -163,41 +200,84 @@ def _is_nuisance(name: str) -> bool:
     return not name.startswith(("mu_", "staterror_", "c_HW"))
 
 
-def plot_pulls(parameters: Mapping[str, Mapping[str, float]], out_dir: str | Path, *,
-               name: str = "pulls", title: str = "") -> list[Path]:
-    """Pulls (best fit) and constraints (post-fit uncertainty) of the nuisance parameters.
+def _cabinetry_fit(fit: FitResults) -> Any:
+    import cabinetry
 
-    ``parameters`` is :attr:`ewpolar.core.results.FitResults.parameters`:
-    ``{name: {"value": θ̂, "uncertainty": σ̂}}``; Gaussian-constrained nuisance
-    parameters have a pre-fit value 0 and width 1.
-    """
-    names = [n for n in parameters if _is_nuisance(n)]
+    corr = fit.corr_mat if fit.corr_mat is not None else np.eye(len(fit.labels))
+    return cabinetry.fit.FitResults(np.asarray(fit.bestfit), np.asarray(fit.uncertainty),
+                                    list(fit.labels), np.asarray(corr), fit.twice_nll)
+
+
+def plot_pulls(fit: FitResults, out_dir: str | Path, *, name: str = "pulls", title: str = "",
+               lumi: float | None = None) -> list[Path]:
+    """Pulls (best fit) and constraints (post-fit uncertainty) of the constrained nuisance
+    parameters (cabinetry's figure; POIs, free normalisations and MC-statistics gammas left out)."""
+    import cabinetry
+
+    names = [n for n in fit.labels if _is_nuisance(n)]
     if not names:
         return []
-    vals = np.array([parameters[n]["value"] for n in names])
-    errs = np.array([parameters[n]["uncertainty"] for n in names])
-    y = np.arange(len(names))[::-1]
-    mplhep.style.use("ATLAS")
-    fig, ax = plt.subplots(figsize=(6, 1.2 + 0.45 * len(names)))
-    ax.axvspan(-2, 2, color="yellow", alpha=0.5)
-    ax.axvspan(-1, 1, color="limegreen", alpha=0.5)
-    ax.axvline(0, color="k", lw=0.8, ls="--")
-    ax.errorbar(vals, y, xerr=errs, fmt="ko")
-    ax.set_yticks(y, names)
-    ax.set_xlim(-3, 3)
-    ax.set_xlabel(r"$(\hat\theta - \theta_0)/\Delta\theta$")
-    if title:
-        ax.set_title(title, loc="right", fontsize="small")
+    exclude = [n for n in fit.labels if n not in names]
+    fig = cabinetry.visualize.pulls(_cabinetry_fit(fit), exclude=exclude, close_figure=False,
+                                    save_figure=False)
+    _finish(fig, title, lumi)
     return save_figure(fig, Path(out_dir) / name)
 
 
-def plot_scan(scan: CouplingScan, out_dir: str | Path, *, name: str = "cp_scan") -> list[Path]:
-    """−2Δln L against the coupling, with the 68 % and 95 % CL thresholds (1 and 3.84)."""
+def plot_ranking(fit: FitResults, poi: str, out_dir: str | Path, *, name: str = "ranking",
+                 title: str = "", lumi: float | None = None, max_pars: int = 15) -> list[Path]:
+    """Nuisance-parameter ranking: pre- and post-fit impacts on ``poi`` (cabinetry's figure)."""
+    import cabinetry
+
+    impacts = fit.ranking.get(poi)
+    if not impacts:
+        return []
+    rr = cabinetry.fit.RankingResults(
+        np.array([i.pull for i in impacts]), np.array([i.constraint for i in impacts]),
+        [i.parameter for i in impacts],
+        *(np.nan_to_num(np.array([getattr(i, k) for i in impacts])) for k in
+          ("prefit_up", "prefit_down", "postfit_up", "postfit_down")))
+    fig = cabinetry.visualize.ranking(rr, max_pars=max_pars, close_figure=False, save_figure=False)
+    _finish(fig, title, lumi)
+    return save_figure(fig, Path(out_dir) / name)
+
+
+def plot_correlation(fit: FitResults, out_dir: str | Path, *, name: str = "correlation",
+                     title: str = "", lumi: float | None = None) -> list[Path]:
+    """Correlation matrix of the fit's parameters (cabinetry's figure; MC-statistics gammas
+    with no correlation above 0.1 are pruned)."""
+    import cabinetry
+
+    if fit.corr_mat is None:
+        return []
+    fig = cabinetry.visualize.correlation_matrix(_cabinetry_fit(fit), pruning_threshold=0.1,
+                                                 close_figure=False, save_figure=False)
+    _finish(fig, title, lumi)
+    return save_figure(fig, Path(out_dir) / name)
+
+
+def _finish(fig: plt.Figure, title: str, lumi: float | None) -> None:
+    """Experiment-style label with the luminosity on a figure made by cabinetry."""
+    if lumi is not None:
+        fig.suptitle(f"ewpolar Simulation, {title}, {lumi:g} fb$^{{-1}}$ (13 TeV)", fontsize="small",
+                     x=0.02, ha="left")
+    elif title:
+        fig.suptitle(title, fontsize="small")
+
+
+def plot_scan(scan: CouplingScan, out_dir: str | Path, *, name: str = "cp_scan",
+              config: AnalysisConfig | None = None, asimov: bool = True) -> list[Path]:
+    """−2Δln L against the coupling, with the 68 % and 95 % CL thresholds (1 and 3.84), and the
+    curve without the MC-statistics parameters when it was computed."""
     values = np.asarray(scan.values, dtype=float)
     curve = np.asarray(scan.twice_delta_nll, dtype=float)
     mplhep.style.use("ATLAS")
     fig, ax = plt.subplots(figsize=(7, 5.5))
-    ax.plot(values, curve, "k-", lw=2, label="expected")
+    ax.plot(values, curve, "k-", lw=2, label="expected (Asimov)" if asimov else "observed")
+    if scan.stat_twice_delta_nll is not None:
+        ax.plot(values, scan.stat_twice_delta_nll, "b--", lw=1.5, label="without MC stat. parameters")
+    if config is not None:
+        _label(ax, config, "WH")
     for level, text in ((1.0, "68% CL"), (3.84, "95% CL")):
         ax.axhline(level, color="grey", ls="--", lw=1)
         ax.text(values[0], level + 0.1, text, color="grey", fontsize="small")
@@ -210,12 +290,13 @@ def plot_scan(scan: CouplingScan, out_dir: str | Path, *, name: str = "cp_scan")
 
 def plot_fit_channels(workspace: Mapping[str, object], out_dir: str | Path, *,
                       parameters: Mapping[str, Mapping[str, float]] | None = None,
-                      tag: str = "prefit") -> list[Path]:
+                      tag: str = "prefit", config: AnalysisConfig | None = None,
+                      data_label: str = "Pseudo-data", unrolled: Sequence[str] = ()) -> list[Path]:
     """Stacked expected yields per sample in every channel of a pyhf workspace, with the data.
 
     Pre-fit with ``parameters=None`` (the suggested initial values), post-fit with
     the best-fit ``parameters`` of a fit (:attr:`ewpolar.core.results.FitResults.parameters`).
-    2D templates are shown unrolled.
+    Channels named in ``unrolled`` are 2D templates shown unrolled.
     """
     import pyhf
     from ewpolar.stats.workspace import model_and_data
@@ -240,23 +321,30 @@ def plot_fit_channels(workspace: Mapping[str, object], out_dir: str | Path, *,
         mplhep.style.use("ATLAS")
         fig, (ax, rax) = plt.subplots(2, 1, figsize=(7, 7), sharex=True,
                                       gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05})
+        colours = process_colours(config) if config is not None else {}
+        names = [model.config.samples[i] for i in keep]
         mplhep.histplot([yields[i] for i in keep], edges, stack=True, histtype="fill",
-                        label=[model.config.samples[i] for i in keep], ax=ax)
+                        label=[_sample_label(config, n) for n in names],
+                        color=[_sample_colour(colours, n) or _PALETTE[k % len(_PALETTE)]
+                               for k, n in enumerate(names)], ax=ax)
         total = yields.sum(axis=0)
         centers = edges[:-1] + 0.5
-        ax.errorbar(centers, obs, yerr=np.sqrt(np.clip(obs, 0, None)), fmt="ko", label="Pseudo-data")
+        drawn = (obs > 0) | (total > 0)
+        ax.errorbar(centers[drawn], obs[drawn], yerr=np.sqrt(np.clip(obs[drawn], 0, None)), fmt="ko",
+                    label=data_label)
         ax.set_ylabel("Events / bin")
-        ax.set_ylim(0, max(1e-9, float(np.max(np.maximum(total, obs)))) * 1.5)
+        ax.set_ylim(0, max(1e-9, float(np.max(np.maximum(total, obs)))) * 1.6)
         ax.legend(ncol=2, fontsize="small")
-        ax.text(0.02, 0.95, f"{channel} ({tag})", transform=ax.transAxes, va="top")
+        _label(ax, config, f"{channel}, {tag.replace('postfit', 'post-fit').replace('prefit', 'pre-fit')}",
+               lumi=None)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(total > 0, obs / total, np.nan)
             rerr = np.where(total > 0, np.sqrt(np.clip(obs, 0, None)) / total, np.nan)
-        rax.errorbar(centers, ratio, yerr=rerr, fmt="ko")
+        rax.errorbar(centers[drawn], ratio[drawn], yerr=rerr[drawn], fmt="ko")
         rax.axhline(1.0, color="k", lw=0.8)
         rax.set_ylim(0.5, 1.5)
         rax.set_ylabel("Data / fit" if parameters is not None else "Data / MC")
-        rax.set_xlabel("bin (2D templates unrolled)")
+        rax.set_xlabel("bin of the unrolled 2D template" if channel in unrolled else f"{channel} bin")
         paths += save_figure(fig, Path(out_dir) / f"fit_{channel}_{tag}")
     return paths
 
@@ -269,36 +357,77 @@ def _read_json(path: Path) -> Any:
 
 
 def make_plots(config: AnalysisConfig, histograms: str | Path, out: str | Path, *,
-               fit_dir: str | Path | None = None) -> list[Path]:
+               fit_dir: str | Path | None = None, progress: bool = False) -> list[Path]:
     """Every figure of a run (and of its fit, when ``fit_dir`` is given), PNG and PDF.
 
     Pre-fit stacks of each 1D observable per region; the 2D score templates of the
     signal samples; pre- and post-fit stacks of each fit channel; pulls and
-    constraints of the nuisance parameters; the c_HW̃ scan for WH.
+    constraints, ranking and correlation matrix of each fit; the c_HW̃ scan for WH.
+    ``progress``: a progress bar on stderr (rich).
     """
+    from rich.progress import Progress
+
     out = ensure_writable_dir(out)
     hists = read_histograms(histograms)
-    paths = plot_stacks(hists, config, out / "distributions")
+    jobs: list[tuple[str, Any]] = []
+    keys = sorted({(k.region, k.observable) for k in hists if k.systematic == NOMINAL})
+    for region, observable in keys:
+        jobs.append((f"{region} {observable}", lambda r=region, o=observable: plot_region_stack(
+            hists, config, r, o, out / "distributions")))
     signals = [n for n, s in config.samples.items() if s.kind == "signal"]
     for name, tmpl in config.templates.items():
         for ds in signals:
-            paths += plot_template_2d(hists, config, f"template_{name}", [ds], out / "templates",
-                                      xlabel=f"{tmpl.x} score", ylabel=f"{tmpl.y} score",
-                                      name=f"template_{name}_{ds}")
-    if fit_dir is None:
-        return paths
-    fit_dir = Path(fit_dir)
+            jobs.append((f"template {name} {ds}", lambda name=name, tmpl=tmpl, ds=ds: plot_template_2d(
+                hists, config, f"template_{name}", [ds], out / "templates",
+                xlabel=f"{tmpl.x} score", ylabel=f"{tmpl.y} score", name=f"template_{name}_{ds}")))
+    if fit_dir is not None:
+        jobs += _fit_jobs(config, Path(fit_dir), out)
+    paths: list[Path] = []
+    with Progress(transient=True, disable=not progress,
+                  console=_stderr_console()) as bar:
+        task = bar.add_task(f"figures of {config.channel}", total=len(jobs))
+        for label, job in jobs:
+            bar.update(task, description=f"{config.channel}: {label}")
+            paths += job()
+            bar.advance(task)
+    return paths
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _fit_jobs(config: AnalysisConfig, fit_dir: Path, out: Path) -> list[tuple[str, Any]]:
     results = read_results(fit_dir)
+    asimov = results.pseudo_data.get("kind") == "asimov"
+    data_label = "Asimov pseudo-data" if asimov else "Pseudo-data"
+    unrolled = ["signal"] if config.channel == "ssww" else []
+    jobs: list[tuple[str, Any]] = []
     for entry in results.workspace_fits():
         if not (fit_dir / entry.workspace).is_file():
             continue
         ws = _read_json(fit_dir / entry.workspace)
-        paths += plot_fit_channels(ws, out / "fit" / entry.name, tag="prefit")
-        if entry.fit is not None:
-            params = entry.fit.parameters
-            paths += plot_fit_channels(ws, out / "fit" / entry.name, parameters=params, tag="postfit")
-            paths += plot_pulls(params, out / "fit", name=f"pulls_{entry.name}",
-                                title=f"fit {entry.name}")
+        fdir = out / "fit" / entry.name
+        jobs.append((f"fit {entry.name} pre-fit", lambda ws=ws, fdir=fdir: plot_fit_channels(
+            ws, fdir, tag="prefit", config=config, data_label=data_label, unrolled=unrolled)))
+        if entry.fit is None:
+            continue
+        fit = entry.fit
+        title = f"fit {entry.name}"
+        jobs.append((f"fit {entry.name} post-fit", lambda ws=ws, fdir=fdir, fit=fit: plot_fit_channels(
+            ws, fdir, parameters=fit.parameters, tag="postfit", config=config, data_label=data_label,
+            unrolled=unrolled)))
+        jobs.append((f"pulls {entry.name}", lambda fit=fit, t=title, n=entry.name: plot_pulls(
+            fit, out / "fit", name=f"pulls_{n}", title=t, lumi=config.luminosity_fb)))
+        jobs.append((f"correlation {entry.name}", lambda fit=fit, t=title, n=entry.name: plot_correlation(
+            fit, out / "fit", name=f"correlation_{n}", title=t, lumi=config.luminosity_fb)))
+        for poi in fit.ranking:
+            jobs.append((f"ranking {poi}", lambda fit=fit, poi=poi, t=title, n=entry.name: plot_ranking(
+                fit, poi, out / "fit", name=f"ranking_{n}", title=f"{t}: {poi}",
+                lumi=config.luminosity_fb)))
     if isinstance(results, WHResults):
-        paths += plot_scan(results.scan, out / "fit")
-    return paths
+        jobs.append(("cp scan", lambda: plot_scan(results.scan, out / "fit", config=config,
+                                                   asimov=asimov)))
+    return jobs

@@ -46,6 +46,10 @@ class Sample(_Strict):
     kind: Literal["signal", "background", "data"]
     xsec_fb: PositiveFloat
     polarization: Literal["LL", "LT", "TT"] | None = None
+    #: name in legends and titles (default: the dataset name)
+    label: str | None = None
+    #: one matplotlib colour for this sample in every figure (default: a fixed palette)
+    colour: str | None = None
 
 
 class GeneratorSettings(_Strict):
