@@ -11,9 +11,15 @@ from ewpolar.core.config import load_config
 from ewpolar.core.errors import ConfigError, InputError
 from ewpolar.core.results import SsWWResults, WHResults, read_results
 from ewpolar.stats.likelihood import fit, interval_from_scan, significance, upper_limit
-from ewpolar.stats.ssww import fit_ssww, sm_fiducial_xsec_fb, ssww_workspace
+from ewpolar.stats.ssww import fit_ssww, sm_xsec_fb, ssww_workspace
 from ewpolar.stats.wh import fit_wh
-from ewpolar.stats.workspace import build_workspace, model_and_data, validate
+from ewpolar.stats.workspace import (
+    HistogramSet,
+    build_workspace,
+    load_histograms,
+    model_and_data,
+    validate,
+)
 from fit_fixtures import ssww_histograms, wh_histograms
 
 SSWW = load_config("ssww")
@@ -53,7 +59,10 @@ def test_asimov_fit_returns_sm(ssww_asimov: tuple[SsWWResults, Path]) -> None:
         assert f.poi == f"mu_{name}"
         assert f.fit.converged
         assert f.mu["value"] == pytest.approx(1.0, abs=1e-3)
-        assert 0 < f.mu["uncertainty"] < 10
+        assert 0 < f.mu["hesse"] < 10
+        assert 0 < f.mu["error_low"] <= 1.0
+        assert 0 < f.mu["error_high"] < 10
+        assert f.fit.ranking[f.poi]  # nuisance parameters ranked by their impact on the POI
         for label in f.fit.labels:  # nuisance parameters stay at their nominal values
             if label.startswith(("lumi", "scale", "pdf", "jes", "kfactor")):
                 assert f.fit.value(label) == pytest.approx(0.0, abs=1e-2)
@@ -72,17 +81,21 @@ def test_results_json_contract(ssww_asimov: tuple[SsWWResults, Path]) -> None:
     _, out = ssww_asimov
     data = json.loads((out / "results.json").read_text(encoding="utf-8"))
     for name in ("LL", "LX"):
-        assert set(data[f"mu_{name}"]) == {"value", "uncertainty"}
+        assert {"value", "error_low", "error_high", "interval", "hesse", "low_open",
+                "interval_without_mc_stat"} <= set(data[f"mu_{name}"])
         assert {"observed", "expected"} <= set(data[f"significance_{name}"])
         assert {"observed", "expected"} <= set(data[f"upper_limit_fb_{name}"])
-        xsec = data["sm_fiducial_xsec_fb"][name]
-        assert xsec == pytest.approx(sm_fiducial_xsec_fb(SSWW, name))
+        xsec = data["sm_xsec_fb"][name]
+        assert xsec == pytest.approx(sm_xsec_fb(SSWW, name)[0])
+        assert "generator cross section" in data["sm_xsec_definition"][name]
+        assert data["fits"][name]["correlation"]["labels"] == list(data["fits"][name]["parameters"])
         assert data[f"upper_limit_fb_{name}"]["observed"] == pytest.approx(
             data[f"upper_limit_{name}"]["observed"] * xsec)
         ws = json.loads((out / f"workspace_{name}.json").read_text(encoding="utf-8"))
         validate(ws)
-    assert data["sm_fiducial_xsec_fb"]["LL"] == pytest.approx(SSWW.samples["ssww_LL"].xsec_fb)
+    assert data["sm_xsec_fb"]["LL"] == pytest.approx(SSWW.samples["ssww_LL"].xsec_fb)
     assert data["pseudo_data"]["kind"] == "asimov"
+    assert any("Asimov" in n for n in data["notes"])
     assert not list(out.glob("*.tmp"))
 
 
@@ -100,7 +113,7 @@ def test_fit_ssww_injection_and_poisson_options(ssww_file: Path, tmp_path: Path)
                        fits=["LX"])
     assert set(results.fits) == {"LX"}
     lx = results.fits["LX"]
-    assert abs(lx.mu["value"] - 2.0) < 2 * lx.mu["uncertainty"]
+    assert lx.mu["interval"][0] - lx.mu["error_low"] < 2.0 < lx.mu["interval"][1] + lx.mu["error_high"]
     assert results.pseudo_data == {"kind": "poisson", "seed": 7, "mu_inject": {"LX": 2.0}}
     assert lx.significance.observed != pytest.approx(lx.significance.expected, rel=1e-3)
 
@@ -134,6 +147,8 @@ def test_wh_scan_minimum_at_sm(wh_asimov: tuple[WHResults, Path]) -> None:
     assert lo95 < lo68 < 0 < hi68 < hi95
     for cat in results.categories.values():
         assert cat.mu == pytest.approx(1.0, abs=1e-3)
+        assert cat.interval.low < 1.0 < cat.interval.high
+    assert scan.stat_interval_95 is not None
     # the CP-odd interference changes sign between the Q_l cos(delta+) halves
     assert results.categories["stxs2_neg"].a == pytest.approx(-results.categories["stxs2_pos"].a)
     assert results.categories["stxs2_pos"].a > 0
@@ -190,6 +205,18 @@ def test_missing_template_is_one_line_error(tmp_path: Path) -> None:
     assert "\n" not in msg
     assert str(path) in msg
     assert "'ssww_TT__signal__nominal__template_lx'" in msg
+
+
+def test_partial_run_names_the_regions_the_fit_needs(ssww_file: Path) -> None:
+    full = load_histograms(ssww_file)
+    partial = HistogramSet({k: v for k, v in full.histograms.items() if k.region == "signal"},
+                           "partial/histograms.root")
+    with pytest.raises(InputError) as err:
+        fit_ssww(SSWW, partial)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert "needs the regions signal, wz_cr" in msg
+    assert "missing" in msg
 
 
 def test_wrong_channel_config_is_config_error(ssww_file: Path) -> None:

@@ -42,7 +42,8 @@ def test_profile_interval_agrees_with_pyhf_scan(observed) -> None:
     model, data = model_and_data(_workspace(observed))
     result = fit(model, data)
     iv = result.intervals["mu"]
-    assert not iv.low_open and not iv.high_open
+    assert not iv.low_open
+    assert not iv.high_open
     assert iv.error_high != pytest.approx(iv.error_low, rel=1e-3)  # asymmetric
     lo, hi = _pyhf_interval(model, data, iv.value - 2 * iv.hesse, iv.value + 2 * iv.hesse)
     width = hi - lo
@@ -57,11 +58,13 @@ def test_interval_reaching_the_bound_is_open_not_clipped() -> None:
                          poi="mu", staterror=False, observations={"sr": [51.0]})
     model, data = model_and_data(ws)
     iv = fit(model, data).intervals["mu"]
-    assert iv.low_open and iv.low == 0.0
+    assert iv.low_open
+    assert iv.low == 0.0
     assert 0 <= iv.low_at_bound < 1
     # the curvature error of the unbounded parametrisation: σ ≈ √51 / 1 for one bin
     assert iv.hesse == pytest.approx(np.sqrt(51.0), rel=0.02)
-    assert not iv.high_open and iv.high > iv.value + iv.hesse * 0.9
+    assert not iv.high_open
+    assert iv.high > iv.value + iv.hesse * 0.9
 
 
 def test_repeated_hesse_is_deterministic() -> None:
@@ -89,11 +92,13 @@ def test_no_infinite_significance_with_empty_background_bins(seed: int) -> None:
                                  "background": {"yields": bkg, "variances": 0.3 * bkg}}},
                          poi="mu", notes=notes,
                          observations={"sr": rng.poisson(sig + bkg).astype(float) + np.eye(6)[2]})
-    assert notes and "merged" in notes[0]
+    assert notes
+    assert "merged" in notes[0]
     model, data = model_and_data(ws)
     assert model.config.channel_nbins["sr"] == int((bkg > 0).sum())
     sig_result = significance(model, data)
-    assert np.isfinite(sig_result.observed) and np.isfinite(sig_result.expected)
+    assert np.isfinite(sig_result.observed)
+    assert np.isfinite(sig_result.expected)
 
 
 def test_cls_at_agrees_with_pyhf() -> None:
@@ -144,4 +149,5 @@ def test_fit_workspace_bad_patch_is_one_line_error(tmp_path: Path) -> None:
     bad.write_text(json.dumps([{"op": "remove", "path": "/channels/7"}]))
     with pytest.raises(InputError) as err:
         fit_workspace(ws_file, patches=[str(bad)])
-    assert "\n" not in str(err.value) and "bad.json" in str(err.value)
+    assert "\n" not in str(err.value)
+    assert "bad.json" in str(err.value)
