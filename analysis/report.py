@@ -70,9 +70,18 @@ def _table(header: list[str], rows: list[list[Any]], table_id: str = "") -> str:
     return f"<table{tid}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _figure(png: Path) -> str:
+def _caption(png: Path, root: Path) -> str:
+    """A caption that tells figures of the same name apart: ``fit LL: signal, post-fit``."""
+    rel = png.relative_to(root).with_suffix("")
+    stem = rel.name.replace("_postfit", ", post-fit").replace("_prefit", ", pre-fit")
+    if rel.parts[0] == "fit" and len(rel.parts) == 3:  # fit/<fit name>/fit_<channel>_<tag>
+        return f"fit {rel.parts[1]}: {stem.removeprefix('fit_')}"
+    return stem.replace("_", " ")
+
+
+def _figure(png: Path, caption: str | None = None) -> str:
     data = base64.b64encode(png.read_bytes()).decode("ascii")
-    cap = html.escape(png.stem)
+    cap = html.escape(caption or png.stem)
     return (f'<figure><img class="plot" alt="{cap}" src="data:image/png;base64,{data}">'
             f"<figcaption>{cap}</figcaption></figure>")
 
@@ -270,12 +279,14 @@ def write_report(path: str | Path, *, runs: Mapping[str, str | Path],
                         f"{html.escape(Path(cfg.source).read_text(encoding='utf-8'))}</pre></details>")
             part.append("<h3>Yields (weighted, after all cuts)</h3>" + _yields_section(cutflow))
             part.append("<h3>Cutflows</h3>" + _cutflow_section(cutflow))
-            part.append("<h3>Distributions</h3>" + "".join(_figure(p) for p in dist))
+            part.append("<h3>Distributions</h3>"
+                        + "".join(_figure(p, _caption(p, plot_dir)) for p in dist))
             if tmpl:
-                part.append("<h3>Score templates</h3>" + "".join(_figure(p) for p in tmpl))
+                part.append("<h3>Score templates</h3>"
+                            + "".join(_figure(p, _caption(p, plot_dir)) for p in tmpl))
             if fitfigs:
-                part.append("<h3>Fit: pre/post-fit, pulls, scans</h3>"
-                            + "".join(_figure(p) for p in fitfigs))
+                part.append("<h3>Fit: pre/post-fit, pulls, ranking, correlations, scans</h3>"
+                            + "".join(_figure(p, _caption(p, plot_dir)) for p in fitfigs))
             part.append("<h3>Run metrics</h3>" + _metrics_section(metrics))
             sections.append("".join(part))
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

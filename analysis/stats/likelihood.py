@@ -286,10 +286,11 @@ def _interval(lik: _Likelihood, best: _Minimum, index: int, sigma: float, thresh
               *, rtol: float = 1e-3) -> Interval:
     """Profile-likelihood interval of parameter ``index`` around the minimum ``best``.
 
-    For each side: trial points at the Hesse distance, then extrapolated with
-    √(-2 Δ ln L) linear in the parameter, until the curve crosses ``threshold``
-    or the parameter's bound is reached (an open side); then Brent's method on
-    √(-2 Δ ln L) - √threshold (nearly linear) to ``rtol`` × σ.
+    For each side: √(-2 Δ ln L) is nearly linear in the parameter (exactly for a
+    Gaussian likelihood), so the crossing is found by secant steps in √(-2 Δ ln L)
+    from the minimum and a first point at the Hesse distance, then by the Illinois
+    variant of regula falsi once bracketed, to ``rtol`` × σ; a side whose curve
+    stays below the threshold up to the parameter's bound is open at the bound.
     """
     x_hat = float(best.pars[index])
     lo_b, hi_b = (float(b) for b in lik.bounds[index])
@@ -302,29 +303,10 @@ def _interval(lik: _Likelihood, best: _Minimum, index: int, sigma: float, thresh
 
     edges: dict[int, tuple[float, bool, float | None]] = {}
     for side, bound in ((-1, lo_b), (1, hi_b)):
-        inside, g_in = x_hat, -root
-        step = sigma
-        for _ in range(30):
-            x = x_hat + side * step
-            if (x - bound) * side >= 0:  # beyond the bound: try the bound itself
-                x = bound
-            gx = g(x)
-            if gx >= 0:
-                edge = optimize.brentq(g, min(inside, x), max(inside, x), xtol=rtol * sigma, rtol=1e-10)
-                edges[side] = (float(edge), False, None)
-                break
-            if x == bound:
-                edges[side] = (bound, True, float((gx + root) ** 2))
-                break
-            # √Δ grows about linearly: aim 20 % beyond the predicted crossing
-            slope = (gx - g_in) / (x - inside) * side
-            inside, g_in = x, gx
-            predicted = step + (-gx / slope if slope > 0 else step)
-            step = max(1.2 * predicted, 1.1 * step)
-        else:
+        edges[side] = _crossing(g, x_hat, side, sigma, bound, root, rtol)
+        if edges[side][1] and edges[side][2] is None:
             log.warning("%s: no crossing of -2 delta ln L = %g found", lik.model.config.par_names[index],
                         threshold)
-            edges[side] = (x_hat + side * step, True, None)
     (low, low_open, low_at), (high, high_open, high_at) = edges[-1], edges[1]
     for flag, side_name, bound in ((low_open, "lower", low), (high_open, "upper", high)):
         if flag:
@@ -333,6 +315,45 @@ def _interval(lik: _Likelihood, best: _Minimum, index: int, sigma: float, thresh
     cl = float(stats.chi2.cdf(threshold, 1))
     return Interval(lik.model.config.par_names[index], x_hat, low, high, float(sigma),
                     round(cl, 4), low_open, high_open, low_at, high_at)
+
+
+def _crossing(g: Any, x_hat: float, side: int, sigma: float, bound: float, root: float,
+              rtol: float) -> tuple[float, bool, float | None]:
+    """Where g (√(-2 Δ ln L) - √threshold, -√threshold at ``x_hat``) crosses 0 on one side.
+
+    Returns (edge, open, -2 Δ ln L at the bound when open).
+    """
+    inside = (x_hat, -root)  # the outermost point below the threshold
+    outside: tuple[float, float] | None = None  # the innermost point above it
+    x = x_hat + side * sigma
+    kept = 0  # Illinois: successive updates of the same bracket end
+    for _ in range(40):
+        if (x - bound) * side >= 0:
+            x = bound
+        gx = g(x)
+        if abs(gx) < rtol or (outside is not None and abs(outside[0] - inside[0]) < rtol * sigma):
+            return float(x), False, None
+        if gx < 0:
+            if x == bound:
+                return bound, True, float((gx + root) ** 2)
+            inside, kept = (x, gx), (kept + 1 if outside is not None and kept >= 0 else 1)
+        else:
+            outside, kept = (x, gx), (kept - 1 if kept <= 0 else -1)
+        if outside is None:
+            # secant through the two outermost inside points, growing by 10 % to 4× per step
+            step = abs(x - x_hat)
+            slope = (gx + root) / step if step > 0 else 0.0
+            target = step + (-gx / slope if slope > 0 else step)
+            x = x_hat + side * float(np.clip(1.05 * target, 1.1 * step, 4.0 * step))
+            continue
+        (xi, gi), (xo, go) = inside, outside
+        # Illinois: halve the weight of an end kept twice in a row
+        if kept >= 2:
+            go = go / 2 ** (kept - 1)
+        elif kept <= -2:
+            gi = gi / 2 ** (-kept - 1)
+        x = xi - gi * (xo - xi) / (go - gi)
+    return float(x), True, None
 
 
 def mc_stat_parameters(model: pyhf.pdf.Model) -> list[int]:
