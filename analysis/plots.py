@@ -345,6 +345,7 @@ def plot_fit_channels(workspace: Mapping[str, object], out_dir: str | Path, *,
         rax.set_ylim(0.5, 1.5)
         rax.set_ylabel("Data / fit" if parameters is not None else "Data / MC")
         rax.set_xlabel("bin of the unrolled 2D template" if channel in unrolled else f"{channel} bin")
+        rax.set_xlim(edges[0], edges[-1])
         paths += save_figure(fig, Path(out_dir) / f"fit_{channel}_{tag}")
     return paths
 

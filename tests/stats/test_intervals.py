@@ -151,3 +151,35 @@ def test_fit_workspace_bad_patch_is_one_line_error(tmp_path: Path) -> None:
         fit_workspace(ws_file, patches=[str(bad)])
     assert "\n" not in str(err.value)
     assert "bad.json" in str(err.value)
+
+
+def test_cli_fit_workspace(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+    from ewpolar.cli import main
+
+    ws_file = tmp_path / "ws.json"
+    ws_file.write_text(json.dumps(dict(_workspace([24.0, 18.0, 9.0]))))
+    result = CliRunner().invoke(main, ["fit", "--workspace", str(ws_file), "--mu", "1.5",
+                                       "--out", str(tmp_path / "fit")])
+    assert result.exit_code == 0, result.output
+    assert "CLs(mu = 1.5)" in result.output
+    back = read_results(tmp_path / "fit")
+    model, data = model_and_data(_workspace([24.0, 18.0, 9.0]))
+    obs = pyhf.infer.hypotest(1.5, data, model, test_stat="qtilde")
+    assert back.cls[0].observed == pytest.approx(float(obs), rel=2e-3)
+    assert back.limit.observed > 0
+    assert back.interval.low < back.interval.value < back.interval.high
+
+
+@pytest.mark.slow
+def test_toy_limit_agrees_with_asymptotic_at_high_counts() -> None:
+    from ewpolar.stats.likelihood import upper_limit, upper_limit_toys
+
+    ws = build_workspace({"sr": {"signal": {"yields": [2.0, 3.0], "normfactors": ["mu"]},
+                                 "bkg": [40.0, 30.0]}}, poi="mu", staterror=False,
+                         observations={"sr": [40.0, 30.0]})
+    model, data = model_and_data(ws)
+    asym = upper_limit(model, data)
+    toys = upper_limit_toys(model, data, ntoys=300, seed=1, asymptotic=asym)
+    assert toys.observed == pytest.approx(asym.observed, rel=0.15)
+    assert toys.expected == pytest.approx(asym.expected, rel=0.15)
