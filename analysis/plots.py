@@ -17,6 +17,8 @@ import matplotlib as mpl
 
 mpl.use("Agg")
 
+import itertools
+
 import matplotlib.pyplot as plt
 import mplhep
 import numpy as np
@@ -25,7 +27,7 @@ from ewpolar.core.errors import InputError
 from ewpolar.core.histio import Template, read_histograms
 from ewpolar.core.naming import NOMINAL, HistKey
 from ewpolar.core.outputs import ensure_writable_dir
-from ewpolar.core.results import CouplingScan, FitResults, WHResults, read_results
+from ewpolar.core.results import OPEN_PTW_GEV, CouplingScan, FitResults, WHResults, read_results
 
 __all__ = ["make_plots", "plot_correlation", "plot_fit_channels", "plot_pulls", "plot_ranking",
            "plot_region_stack", "plot_scan", "plot_stacks", "plot_template_2d", "process_colours",
@@ -52,7 +54,7 @@ def process_colours(config: AnalysisConfig) -> dict[str, str]:
     fixed palette in config order (so a sample has the same colour everywhere)."""
     out = {}
     for i, (name, sample) in enumerate(config.samples.items()):
-        out[name] = getattr(sample, "colour", None) or _PALETTE[i % len(_PALETTE)]
+        out[name] = sample.colour or _PALETTE[i % len(_PALETTE)]
     return out
 
 
@@ -60,13 +62,27 @@ def _sample_colour(colours: Mapping[str, str], name: str) -> str | None:
     """Colour of a sample or of a sample split by the fit (``wh_neg``, ``wh_int``)."""
     if name in colours:
         return colours[name]
-    base = name.rsplit("_", 1)[0]
-    return colours.get(base)
+    base, _, part = name.rpartition("_")
+    colour = colours.get(base)
+    if colour is not None and part in ("pos", "quad"):  # the second part a lighter shade
+        rgb = np.asarray(mpl.colors.to_rgb(colour))
+        return mpl.colors.to_hex(rgb + 0.45 * (1 - rgb))
+    return colour
+
+
+_PART_LABEL = {"neg": r"$Q_\ell\cos\delta^+ < 0$", "pos": r"$Q_\ell\cos\delta^+ > 0$",
+               "int": "interference", "quad": "quadratic"}
 
 
 def _sample_label(config: AnalysisConfig | None, name: str) -> str:
-    if config is not None and name in config.samples:
-        return getattr(config.samples[name], "label", None) or name
+    """Legend entry of a sample from the config's ``label`` (a fit's split samples with their part)."""
+    if config is None:
+        return name
+    if name in config.samples:
+        return config.samples[name].label or name
+    base, part = name.rsplit("_", 1) if "_" in name else (name, "")
+    if base in config.samples and part in _PART_LABEL:
+        return f"{config.samples[base].label or base}, {_PART_LABEL[part]}"
     return name
 
 
@@ -95,7 +111,7 @@ def plot_region_stack(
     *,
     systematic: str = NOMINAL,
     data: np.ndarray | None = None,
-    data_label: str = "Pseudo-data",
+    data_label: str | None = None,
     scale: Mapping[str, np.ndarray | float] | None = None,
     tag: str = "prefit",
 ) -> list[Path]:
@@ -106,6 +122,7 @@ def plot_region_stack(
         config: the analysis config (sample kinds, axis labels, luminosity).
         region, observable, systematic: which histograms to draw.
         data: observed counts per bin; default: the summed MC (Asimov pseudo-data).
+        data_label: legend entry of ``data`` (default: "Asimov pseudo-data" without data).
         scale: per-dataset factors (e.g. post-fit yields / pre-fit yields per bin).
         tag: file-name suffix, e.g. 'prefit' or 'postfit'.
     """
@@ -127,6 +144,7 @@ def plot_region_stack(
     total = np.sum([e[1] for e in entries], axis=0)
     total_var = np.sum([e[2] for e in entries], axis=0)
     obs = total if data is None else np.asarray(data, dtype=float)
+    data_label = data_label or ("Asimov pseudo-data" if data is None else "Pseudo-data")
 
     mplhep.style.use("ATLAS")
     fig, (ax, rax) = plt.subplots(2, 1, figsize=(7, 7), sharex=True,
@@ -143,6 +161,7 @@ def plot_region_stack(
                 label=data_label)
     ax.set_ylabel("Events")
     ax.set_ylim(0, max(1e-9, float(np.max(np.maximum(total, obs)))) * 1.5)
+    ax.ticklabel_format(axis="y", style="plain", useOffset=False)  # no ×10ⁿ over the label
     ax.legend(ncol=2, fontsize="small")
     _label(ax, config, region)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -155,6 +174,7 @@ def plot_region_stack(
     rax.set_ylim(0.5, 1.5)
     rax.set_ylabel("Data / MC")
     rax.set_xlabel(_axis_label(config, observable))
+    rax.set_xlim(edges[0], edges[-1])
     return save_figure(fig, Path(out_dir) / f"{region}_{observable}_{tag}")
 
 
@@ -291,12 +311,14 @@ def plot_scan(scan: CouplingScan, out_dir: str | Path, *, name: str = "cp_scan",
 def plot_fit_channels(workspace: Mapping[str, object], out_dir: str | Path, *,
                       parameters: Mapping[str, Mapping[str, float]] | None = None,
                       tag: str = "prefit", config: AnalysisConfig | None = None,
-                      data_label: str = "Pseudo-data", unrolled: Sequence[str] = ()) -> list[Path]:
+                      data_label: str = "Pseudo-data", unrolled: Sequence[str] = (),
+                      titles: Mapping[str, str] | None = None) -> list[Path]:
     """Stacked expected yields per sample in every channel of a pyhf workspace, with the data.
 
     Pre-fit with ``parameters=None`` (the suggested initial values), post-fit with
     the best-fit ``parameters`` of a fit (:attr:`ewpolar.core.results.FitResults.parameters`).
-    Channels named in ``unrolled`` are 2D templates shown unrolled.
+    Channels named in ``unrolled`` are 2D templates shown unrolled; ``titles`` names
+    channels in the figure label (default: the channel name).
     """
     import pyhf
     from ewpolar.stats.workspace import model_and_data
@@ -334,9 +356,10 @@ def plot_fit_channels(workspace: Mapping[str, object], out_dir: str | Path, *,
                     label=data_label)
         ax.set_ylabel("Events / bin")
         ax.set_ylim(0, max(1e-9, float(np.max(np.maximum(total, obs)))) * 1.6)
+        ax.ticklabel_format(axis="y", style="plain", useOffset=False)
         ax.legend(ncol=2, fontsize="small")
-        _label(ax, config, f"{channel}, {tag.replace('postfit', 'post-fit').replace('prefit', 'pre-fit')}",
-               lumi=None)
+        name = (titles or {}).get(channel, channel)
+        _label(ax, config, f"{name}, {tag.replace('postfit', 'post-fit').replace('prefit', 'pre-fit')}")
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(total > 0, obs / total, np.nan)
             rerr = np.where(total > 0, np.sqrt(np.clip(obs, 0, None)) / total, np.nan)
@@ -394,6 +417,16 @@ def make_plots(config: AnalysisConfig, histograms: str | Path, out: str | Path, 
     return paths
 
 
+def _stxs_titles(config: AnalysisConfig) -> dict[str, str]:
+    """``stxs{i}`` -> its p_T^W range; the last, open-ended bin as ``≥ low``."""
+    edges = config.stxs_ptv_edges or []
+    out = {}
+    for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
+        text = f"≥ {lo:g}" if hi >= OPEN_PTW_GEV else f"{lo:g}–{hi:g}"
+        out[f"stxs{i}"] = f"$p_T^W$ {text} GeV"
+    return out
+
+
 def _stderr_console() -> Any:
     from rich.console import Console
 
@@ -405,6 +438,7 @@ def _fit_jobs(config: AnalysisConfig, fit_dir: Path, out: Path) -> list[tuple[st
     asimov = results.pseudo_data.get("kind") == "asimov"
     data_label = "Asimov pseudo-data" if asimov else "Pseudo-data"
     unrolled = ["signal"] if config.channel == "ssww" else []
+    titles = _stxs_titles(config)
     jobs: list[tuple[str, Any]] = []
     for entry in results.workspace_fits():
         if not (fit_dir / entry.workspace).is_file():
@@ -412,14 +446,15 @@ def _fit_jobs(config: AnalysisConfig, fit_dir: Path, out: Path) -> list[tuple[st
         ws = _read_json(fit_dir / entry.workspace)
         fdir = out / "fit" / entry.name
         jobs.append((f"fit {entry.name} pre-fit", lambda ws=ws, fdir=fdir: plot_fit_channels(
-            ws, fdir, tag="prefit", config=config, data_label=data_label, unrolled=unrolled)))
+            ws, fdir, tag="prefit", config=config, data_label=data_label, unrolled=unrolled,
+            titles=titles)))
         if entry.fit is None:
             continue
         fit = entry.fit
         title = f"fit {entry.name}"
         jobs.append((f"fit {entry.name} post-fit", lambda ws=ws, fdir=fdir, fit=fit: plot_fit_channels(
             ws, fdir, parameters=fit.parameters, tag="postfit", config=config, data_label=data_label,
-            unrolled=unrolled)))
+            unrolled=unrolled, titles=titles)))
         jobs.append((f"pulls {entry.name}", lambda fit=fit, t=title, n=entry.name: plot_pulls(
             fit, out / "fit", name=f"pulls_{n}", title=t, lumi=config.luminosity_fb)))
         jobs.append((f"correlation {entry.name}", lambda fit=fit, t=title, n=entry.name: plot_correlation(

@@ -51,6 +51,15 @@ class Sample(_Strict):
     #: one matplotlib colour for this sample in every figure (default: a fixed palette)
     colour: str | None = None
 
+    @model_validator(mode="after")
+    def _colour_is_a_colour(self) -> Sample:
+        if self.colour is not None:
+            from matplotlib.colors import is_color_like
+
+            if not is_color_like(self.colour):
+                raise ValueError(f"colour: '{self.colour}' is not a matplotlib colour")
+        return self
+
 
 class GeneratorSettings(_Strict):
     """Settings of the toy generator (``ewpolar generate``)."""
