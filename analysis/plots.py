@@ -7,9 +7,10 @@ Matplotlib runs on the Agg backend (no display needed).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +221,18 @@ def _is_nuisance(name: str) -> bool:
     return not name.startswith(("mu_", "staterror_", "c_HW"))
 
 
+@contextlib.contextmanager
+def _quiet_mathtext() -> Iterator[None]:
+    """cabinetry's axis labels use TeX sizing commands that mathtext renders but logs about."""
+    logger = logging.getLogger("matplotlib.mathtext")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _cabinetry_fit(fit: FitResults) -> Any:
     import cabinetry
 
@@ -238,10 +251,13 @@ def plot_pulls(fit: FitResults, out_dir: str | Path, *, name: str = "pulls", tit
     if not names:
         return []
     exclude = [n for n in fit.labels if n not in names]
-    fig = cabinetry.visualize.pulls(_cabinetry_fit(fit), exclude=exclude, close_figure=False,
-                                    save_figure=False)
-    _finish(fig, title, lumi)
-    return save_figure(fig, Path(out_dir) / name)
+    with _quiet_mathtext():
+        fig = cabinetry.visualize.pulls(_cabinetry_fit(fit), exclude=exclude, close_figure=False,
+                                        save_figure=False)
+        width, height = fig.get_size_inches()
+        fig.set_size_inches(width, max(height, 1.5 + 0.5 * len(names)))  # readable for few parameters
+        _finish(fig, title, lumi)
+        return save_figure(fig, Path(out_dir) / name)
 
 
 def plot_ranking(fit: FitResults, poi: str, out_dir: str | Path, *, name: str = "ranking",
@@ -257,9 +273,10 @@ def plot_ranking(fit: FitResults, poi: str, out_dir: str | Path, *, name: str = 
         [i.parameter for i in impacts],
         *(np.nan_to_num(np.array([getattr(i, k) for i in impacts])) for k in
           ("prefit_up", "prefit_down", "postfit_up", "postfit_down")))
-    fig = cabinetry.visualize.ranking(rr, max_pars=max_pars, close_figure=False, save_figure=False)
-    _finish(fig, title, lumi)
-    return save_figure(fig, Path(out_dir) / name)
+    with _quiet_mathtext():
+        fig = cabinetry.visualize.ranking(rr, max_pars=max_pars, close_figure=False, save_figure=False)
+        _finish(fig, title, lumi)
+        return save_figure(fig, Path(out_dir) / name)
 
 
 def plot_correlation(fit: FitResults, out_dir: str | Path, *, name: str = "correlation",
@@ -270,10 +287,11 @@ def plot_correlation(fit: FitResults, out_dir: str | Path, *, name: str = "corre
 
     if fit.corr_mat is None:
         return []
-    fig = cabinetry.visualize.correlation_matrix(_cabinetry_fit(fit), pruning_threshold=0.1,
-                                                 close_figure=False, save_figure=False)
-    _finish(fig, title, lumi)
-    return save_figure(fig, Path(out_dir) / name)
+    with _quiet_mathtext():
+        fig = cabinetry.visualize.correlation_matrix(_cabinetry_fit(fit), pruning_threshold=0.1,
+                                                     close_figure=False, save_figure=False)
+        _finish(fig, title, lumi)
+        return save_figure(fig, Path(out_dir) / name)
 
 
 def _finish(fig: plt.Figure, title: str, lumi: float | None) -> None:
@@ -300,7 +318,7 @@ def plot_scan(scan: CouplingScan, out_dir: str | Path, *, name: str = "cp_scan",
         _label(ax, config, "WH")
     for level, text in ((1.0, "68% CL"), (3.84, "95% CL")):
         ax.axhline(level, color="grey", ls="--", lw=1)
-        ax.text(values[0], level + 0.1, text, color="grey", fontsize="small")
+        ax.text(values[-1], level + 0.15, text, color="grey", fontsize="small", ha="right")
     ax.set_xlabel(r"$c_{H\tilde{W}}$")
     ax.set_ylabel(r"$-2\Delta\ln L$")
     ax.set_ylim(0, max(6.0, min(float(np.nanmax(curve)), 20.0)))
