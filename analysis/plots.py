@@ -478,9 +478,9 @@ def _fit_jobs(config: AnalysisConfig, fit_dir: Path, out: Path) -> list[tuple[st
         jobs.append((f"correlation {entry.name}", lambda fit=fit, t=title, n=entry.name: plot_correlation(
             fit, out / "fit", name=f"correlation_{n}", title=t, lumi=config.luminosity_fb)))
         for poi in fit.ranking:
-            jobs.append((f"ranking {poi}", lambda fit=fit, poi=poi, t=title, n=entry.name: plot_ranking(
-                fit, poi, out / "fit", name=f"ranking_{n}", title=f"{t}: {poi}",
-                lumi=config.luminosity_fb)))
+            stem = f"ranking_{entry.name}" + (f"_{poi}" if len(fit.ranking) > 1 else "")
+            jobs.append((f"ranking {poi}", lambda fit=fit, poi=poi, t=title, stem=stem: plot_ranking(
+                fit, poi, out / "fit", name=stem, title=f"{t}: {poi}", lumi=config.luminosity_fb)))
     if isinstance(results, WHResults):
         jobs.append(("cp scan", lambda: plot_scan(results.scan, out / "fit", config=config,
                                                    asimov=asimov)))

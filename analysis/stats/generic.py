@@ -129,8 +129,8 @@ def fit_workspace(path: str | Path, *, patches: Sequence[str] = (), mu: Sequence
             best = dataclasses.replace(best, intervals={
                 model.config.poi_name: _stat_only(lik, lik.global_fit(), iv, poi)})
         if ranking:
-            rank = _ranking(lik, lik.global_fit(), best, poi, skip=mc_stat_parameters(model))
-            best = dataclasses.replace(best, ranking={model.config.poi_name: rank})
+            best = dataclasses.replace(best, ranking=_ranking(lik, lik.global_fit(), best, [poi],
+                                                              skip=mc_stat_parameters(model)))
         sig = _significance(lik)
         lim = _upper_limit(lik)
         calc = _CLs(lik)

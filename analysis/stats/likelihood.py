@@ -400,7 +400,7 @@ def profile_interval(model: pyhf.pdf.Model, data: Sequence[float], parameter: st
 
 def fit(model: pyhf.pdf.Model, data: Sequence[float], *,
         fixed: Mapping[str, float] | None = None,
-        intervals: Sequence[str] | None = None) -> FitResults:
+        intervals: Sequence[str] | None = None, impacts: bool = False) -> FitResults:
     """Maximum-likelihood fit of all free parameters with Hesse uncertainties.
 
     Args:
@@ -409,14 +409,20 @@ def fit(model: pyhf.pdf.Model, data: Sequence[float], *,
         fixed: scalar parameters to hold at a value, e.g. ``{"mu_LL": 0.0}``.
         intervals: parameters that get a profile-likelihood 68 % CL interval
             (default: the POI, unless it is fixed).
+        impacts: rank the other parameters (MC statistics left out) by their
+            impact on each interval parameter (:attr:`FitResults.ranking`).
     """
     with numpy_backend():
         lik = _Likelihood(model, data)
         fixed_idx = {model.config.par_slice(n).start: v for n, v in (fixed or {}).items()}
         names = intervals if intervals is not None else (
             [model.config.poi_name] if model.config.poi_name else [])
-        idx = [model.config.par_slice(n).start for n in names]
-        return _fit(lik, fixed_idx, intervals=[i for i in idx if i not in fixed_idx])
+        idx = [i for i in (model.config.par_slice(n).start for n in names) if i not in fixed_idx]
+        result = _fit(lik, fixed_idx, intervals=idx)
+        if impacts and idx and not fixed_idx:
+            result = dataclasses.replace(result, ranking=_ranking(
+                lik, lik.global_fit(), result, idx, skip=mc_stat_parameters(model)))
+        return result
 
 
 def _poi_error(lik: _Likelihood) -> float:
@@ -603,38 +609,49 @@ def _gaussian_limit(mu_hat: float, sigma: float, level: float) -> float:
     return float(optimize.brentq(h, 1e-9 * sigma, hi)) if h(hi) < 0 else hi
 
 
-def _ranking(lik: _Likelihood, best: _Minimum, result: FitResults, poi: int, *,
-             skip: Sequence[int] = ()) -> list[Impact]:
-    """Impacts on the POI of every free non-POI parameter not in ``skip``, largest first.
+def _ranking(lik: _Likelihood, best: _Minimum, result: FitResults, pois: Sequence[int], *,
+             skip: Sequence[int] = ()) -> dict[str, list[Impact]]:
+    """Impacts on each POI of every free parameter that is not a POI nor in ``skip``.
 
     As ``cabinetry.fit.ranking``: the parameter is fixed at θ̂ ± its pre-fit width
     (constrained parameters only) and at θ̂ ± its post-fit Hesse error, all
-    others are refitted; the impact is the POI's shift from μ̂.
+    others are refitted; the impact is each POI's shift from its best fit. The
+    refits are shared between the POIs. Per POI, largest post-fit impact first.
     """
     cfg = lik.model.config
     widths = _prefit_widths(lik.model)
-    mu_hat = float(best.pars[poi])
-    impacts = []
+    hat = best.pars[list(pois)]
+    rows: list[tuple[int, float, float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    nan = np.full(len(pois), np.nan)
     for idx in lik.free_indices():
-        if idx == poi or idx in skip:
+        if idx in pois or idx in skip:
             continue
         theta, post = float(best.pars[idx]), float(result.uncertainty[idx])
         width = widths[idx]
         lo_b, hi_b = lik.bounds[idx]
 
-        def shift(value: float, idx: int = idx, lo_b: float = lo_b, hi_b: float = hi_b) -> float:
+        def shift(value: float, idx: int = idx, lo_b: float = lo_b, hi_b: float = hi_b) -> np.ndarray:
             value = float(np.clip(value, lo_b, hi_b))
-            return float(lik.minimize(best.pars, {idx: value}).pars[poi]) - mu_hat
+            return lik.minimize(best.pars, {idx: value}).pars[list(pois)] - hat
 
-        pre_up = shift(theta + width) if np.isfinite(width) else float("nan")
-        pre_down = shift(theta - width) if np.isfinite(width) else float("nan")
-        post_up, post_down = shift(theta + post), shift(theta - post)
-        centre = float(lik.init[idx]) if np.isfinite(width) else 0.0
-        scale = width if np.isfinite(width) and width > 0 else 1.0
-        impacts.append(Impact(cfg.par_names[idx], (theta - centre) / scale if np.isfinite(width)
-                              else theta, post / scale, pre_up, pre_down, post_up, post_down))
-    impacts.sort(key=lambda i: -max(abs(i.postfit_up), abs(i.postfit_down)))
-    return impacts
+        constrained = bool(np.isfinite(width))
+        pre_up = shift(theta + width) if constrained else nan
+        pre_down = shift(theta - width) if constrained else nan
+        rows.append((idx, theta, post, pre_up, pre_down, shift(theta + post), shift(theta - post)))
+    out: dict[str, list[Impact]] = {}
+    for k, poi in enumerate(pois):
+        impacts = []
+        for idx, theta, post, pre_up, pre_down, post_up, post_down in rows:
+            width = widths[idx]
+            constrained = bool(np.isfinite(width))
+            centre = float(lik.init[idx]) if constrained else 0.0
+            scale = float(width) if constrained and width > 0 else 1.0
+            impacts.append(Impact(cfg.par_names[idx], float((theta - centre) / scale), post / scale,
+                                  float(pre_up[k]), float(pre_down[k]), float(post_up[k]),
+                                  float(post_down[k])))
+        impacts.sort(key=lambda i: -max(abs(i.postfit_up), abs(i.postfit_down)))
+        out[cfg.par_names[poi]] = impacts
+    return out
 
 
 def _prefit_widths(model: pyhf.pdf.Model) -> np.ndarray:
@@ -647,9 +664,10 @@ def _prefit_widths(model: pyhf.pdf.Model) -> np.ndarray:
     return out
 
 
-def ranking(model: pyhf.pdf.Model, data: Sequence[float], *, poi: str | None = None,
-            mc_stat: bool = False) -> list[Impact]:
-    """Nuisance-parameter ranking: pre- and post-fit impacts on ``poi`` (default the model's POI).
+def ranking(model: pyhf.pdf.Model, data: Sequence[float], *, pois: Sequence[str] | None = None,
+            mc_stat: bool = False) -> dict[str, list[Impact]]:
+    """Nuisance-parameter ranking: pre- and post-fit impacts on each of ``pois`` (default the
+    model's POI), from refits shared between the POIs.
 
     ``mc_stat``: include the per-bin MC-statistics parameters (left out by
     default: many, each small; their sum is the interval without them, see
@@ -658,7 +676,7 @@ def ranking(model: pyhf.pdf.Model, data: Sequence[float], *, poi: str | None = N
     with numpy_backend():
         lik = _Likelihood(model, data)
         result = _fit(lik)
-        index = model.config.par_slice(poi or model.config.poi_name).start
+        index = [model.config.par_slice(n).start for n in (pois or [model.config.poi_name])]
         skip = [] if mc_stat else mc_stat_parameters(model)
         return _ranking(lik, lik.global_fit(), result, index, skip=skip)
 
@@ -751,8 +769,8 @@ def fit_significance_limit(model: pyhf.pdf.Model, data: Sequence[float], *,
                 n: _stat_only(lik, lik.global_fit(), iv, model.config.par_slice(n).start)
                 for n, iv in best.intervals.items()})
         if impacts:
-            rank = _ranking(lik, lik.global_fit(), best, lik.poi, skip=mc_stat_parameters(model))
-            best = dataclasses.replace(best, ranking={model.config.poi_name: rank})
+            best = dataclasses.replace(best, ranking=_ranking(lik, lik.global_fit(), best, [lik.poi],
+                                                              skip=mc_stat_parameters(model)))
         sig = _significance(lik)
         lim = _upper_limit(lik, level=level)
     return best, sig, lim

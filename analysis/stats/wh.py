@@ -378,7 +378,7 @@ def fit_wh(config: AnalysisConfig | str | Path, histograms_path: str | Path | Hi
     with numpy_backend():
         model, data = model_and_data(ws_cat)
         cat_pars = [f"mu_{name}" for name in _category_names(model)]
-        best = fit(model, data, intervals=cat_pars)
+        best = fit(model, data, intervals=cat_pars, impacts=True)
     if not best.converged:
         text = f"categories: the fit did NOT converge (edm {best.edm:.3g}); its numbers are unreliable"
         log.warning(text)

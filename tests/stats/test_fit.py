@@ -148,6 +148,7 @@ def test_wh_scan_minimum_at_sm(wh_asimov: tuple[WHResults, Path]) -> None:
     for cat in results.categories.values():
         assert cat.mu == pytest.approx(1.0, abs=1e-3)
         assert cat.interval.low < 1.0 < cat.interval.high
+        assert results.fit.ranking[f"mu_{cat.name}"]  # impacts on every category's mu
     assert scan.stat_interval_95 is not None
     # the CP-odd interference changes sign between the Q_l cos(delta+) halves
     assert results.categories["stxs2_neg"].a == pytest.approx(-results.categories["stxs2_pos"].a)
