@@ -337,8 +337,14 @@ def build_workspace(channels: Mapping[str, Mapping[str, SampleInput | Mapping[st
         merge = _merger(plan)
         if plan.size != plan.max() + 1:
             moved = [i for i in range(plan.size) if basis[i] <= 0]
-            text = (f"channel {channel}: {len(moved)} of {plan.size} bins without expected {what}"
-                    f" merged into their nearest neighbour (bins {', '.join(map(str, moved))})")
+            empty = [i for i in moved if total[i] <= 0]
+            signal_only = [i for i in moved if total[i] > 0]
+            parts = [f"{len(group)} {kind} (bins {', '.join(map(str, group))})"
+                     for group, kind in ((empty, "without any expected events"),
+                                         (signal_only, f"with signal but no expected {what}"))
+                     if group]
+            text = (f"channel {channel}: {len(moved)} of {plan.size} bins merged into their nearest"
+                    f" neighbour: {'; '.join(parts)}")
             log.info(text)
             if notes is not None:
                 notes.append(text)
