@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from ewpolar.core.config import load_config
 from ewpolar.core.errors import ConfigError, InputError
+from ewpolar.core.histio import Template
 from ewpolar.core.results import SsWWResults, WHResults, read_results
 from ewpolar.stats.likelihood import fit, interval_from_scan, significance, upper_limit
 from ewpolar.stats.ssww import fit_ssww, sm_xsec_fb, ssww_workspace
@@ -229,3 +230,25 @@ def test_misaligned_stxs_edges_is_input_error(tmp_path: Path) -> None:
     path = wh_histograms(WH, tmp_path / "h.root", ptw_edges=[0, 100, 200, 300, 400, 600, 2000])
     with pytest.raises(InputError, match="STXS edge 75 GeV is not a p_T\\^W histogram edge"):
         fit_wh(WH, path, scan_points=5)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_small_sample_significance_is_finite(ssww_file: Path, seed: int) -> None:
+    """A template whose backgrounds are empty in some bins (a small MC sample): with Poisson
+    pseudo-data such bins hold events; merged, they never make the significance infinite."""
+    full = load_histograms(ssww_file)
+    hollow = {}
+    for key, t in full.histograms.items():
+        # everything but the POI's sample (ssww_LL) is background at mu_LL = 0
+        if key.region == "signal" and key.dataset != "ssww_LL" and key.observable == "template_ll":
+            values, variances = t.values.copy(), t.variances.copy()
+            values[-1, :] = 0.0  # the most signal-like score column: no background MC event
+            variances[-1, :] = 0.0
+            t = Template(values, variances, t.edges)
+        hollow[key] = t
+    results = fit_ssww(SSWW, HistogramSet(hollow, "small.root"), fits=["LL"], pseudo_data="poisson",
+                       seed=seed, mu_inject=5.0)
+    sig = results.fits["LL"].significance
+    assert np.isfinite(sig.observed)
+    assert np.isfinite(sig.expected)
+    assert any("with signal but no expected background" in n for n in results.notes)

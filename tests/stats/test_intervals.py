@@ -68,10 +68,23 @@ def test_interval_reaching_the_bound_is_open_not_clipped() -> None:
 
 
 def test_repeated_hesse_is_deterministic() -> None:
+    from ewpolar.stats.likelihood import _Likelihood
+
     model, data = model_and_data(_workspace())
     first, second = fit(model, data), fit(model, data)
     assert np.array_equal(first.uncertainty, second.uncertainty)
     assert np.array_equal(first.corr_mat, second.corr_mat)
+    # at one minimum, Hesse gives the same numbers however many fits ran in between
+    # (MINUIT's own repeated hesse() does not: each call starts from the last errors)
+    lik = _Likelihood(model, data)
+    best = lik.minimize(lik.init, hesse=True)
+    errors, corr, ok = lik.hesse(best)
+    assert ok
+    for mu in (0.0, 2.0, 5.0):
+        lik.profile(mu)
+    again, corr_again, _ = lik.hesse(best)
+    assert np.array_equal(errors, again)
+    assert np.array_equal(corr, corr_again)
 
 
 def test_merge_plan() -> None:
