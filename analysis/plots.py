@@ -330,11 +330,15 @@ def plot_fit_channels(workspace: Mapping[str, object], out_dir: str | Path, *,
                       parameters: Mapping[str, Mapping[str, float]] | None = None,
                       tag: str = "prefit", config: AnalysisConfig | None = None,
                       data_label: str = "Pseudo-data", unrolled: Sequence[str] = (),
-                      titles: Mapping[str, str] | None = None) -> list[Path]:
+                      titles: Mapping[str, str] | None = None,
+                      fit: FitResults | None = None) -> list[Path]:
     """Stacked expected yields per sample in every channel of a pyhf workspace, with the data.
 
     Pre-fit with ``parameters=None`` (the suggested initial values), post-fit with
     the best-fit ``parameters`` of a fit (:attr:`ewpolar.core.results.FitResults.parameters`).
+    The hatched band is the uncertainty of the total yield: pre-fit from the
+    parameters' pre-fit widths, post-fit (with ``fit``) from the post-fit Hesse
+    errors and correlations (cabinetry's ``model_utils.yield_stdev``).
     Channels named in ``unrolled`` are 2D templates shown unrolled; ``titles`` names
     channels in the figure label (default: the channel name).
     """
@@ -351,8 +355,9 @@ def plot_fit_channels(workspace: Mapping[str, object], out_dir: str | Path, *,
         by_sample = np.asarray(pyhf.tensorlib.to_numpy(
             model.main_model.expected_data(pars, return_by_sample=True)))
     main = np.asarray(data[: model.config.nmaindata], dtype=float)
+    band = _yield_band(model, pars, fit)
     paths: list[Path] = []
-    for channel in model.config.channels:
+    for ich, channel in enumerate(model.config.channels):
         sl = model.config.channel_slices[channel]
         yields = by_sample[:, sl]
         obs = main[sl]
@@ -370,6 +375,10 @@ def plot_fit_channels(workspace: Mapping[str, object], out_dir: str | Path, *,
         total = yields.sum(axis=0)
         centers = edges[:-1] + 0.5
         drawn = (obs > 0) | (total > 0)
+        unc = np.asarray(band[ich]) if band is not None else None
+        if unc is not None:
+            ax.stairs(total + unc, edges, baseline=total - unc, fill=False, hatch="///", color="grey",
+                      lw=0, label="post-fit unc." if parameters is not None else "pre-fit unc.")
         ax.errorbar(centers[drawn], obs[drawn], yerr=np.sqrt(np.clip(obs[drawn], 0, None)), fmt="ko",
                     label=data_label)
         ax.set_ylabel("Events / bin")
@@ -381,6 +390,10 @@ def plot_fit_channels(workspace: Mapping[str, object], out_dir: str | Path, *,
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(total > 0, obs / total, np.nan)
             rerr = np.where(total > 0, np.sqrt(np.clip(obs, 0, None)) / total, np.nan)
+        if unc is not None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rel = np.where(total > 0, unc / total, 0.0)
+            rax.stairs(1 + rel, edges, baseline=1 - rel, fill=True, alpha=0.3, color="grey")
         rax.errorbar(centers[drawn], ratio[drawn], yerr=rerr[drawn], fmt="ko")
         rax.axhline(1.0, color="k", lw=0.8)
         rax.set_ylim(0.5, 1.5)
@@ -389,6 +402,25 @@ def plot_fit_channels(workspace: Mapping[str, object], out_dir: str | Path, *,
         rax.set_xlim(edges[0], edges[-1])
         paths += save_figure(fig, Path(out_dir) / f"fit_{channel}_{tag}")
     return paths
+
+
+def _yield_band(model: Any, pars: np.ndarray, fit: FitResults | None) -> list[list[float]] | None:
+    """Standard deviation of the total yield per channel and bin (None if it cannot be computed)."""
+    import cabinetry
+
+    try:
+        if fit is not None and fit.corr_mat is not None and list(fit.labels) == list(model.config.par_names):
+            unc, corr = np.asarray(fit.uncertainty), np.asarray(fit.corr_mat)
+        elif fit is None:
+            unc = np.asarray(cabinetry.model_utils.prefit_uncertainties(model))
+            corr = np.eye(len(unc))
+        else:
+            return None
+        per_bin, _ = cabinetry.model_utils.yield_stdev(model, pars, unc, corr)
+    except Exception as exc:  # a band is an aid to the eye: draw the figure without it
+        log.warning("no uncertainty band: %s", exc)
+        return None
+    return [channel[-1] for channel in per_bin]  # the last sample is the sum over samples
 
 
 def _read_json(path: Path) -> Any:
@@ -472,7 +504,7 @@ def _fit_jobs(config: AnalysisConfig, fit_dir: Path, out: Path) -> list[tuple[st
         title = f"fit {entry.name}"
         jobs.append((f"fit {entry.name} post-fit", lambda ws=ws, fdir=fdir, fit=fit: plot_fit_channels(
             ws, fdir, parameters=fit.parameters, tag="postfit", config=config, data_label=data_label,
-            unrolled=unrolled, titles=titles)))
+            unrolled=unrolled, titles=titles, fit=fit)))
         jobs.append((f"pulls {entry.name}", lambda fit=fit, t=title, n=entry.name: plot_pulls(
             fit, out / "fit", name=f"pulls_{n}", title=t, lumi=config.luminosity_fb)))
         jobs.append((f"correlation {entry.name}", lambda fit=fit, t=title, n=entry.name: plot_correlation(
