@@ -175,7 +175,10 @@ class Interval(_Record):
 
     def describe(self, fmt: str = ".2f") -> str:
         """``1.00 +3.12 -1.00 (68% CL profile; lower edge open at the bound 0)``-style text."""
-        text = f"{self.value:{fmt}} +{self.error_high:{fmt}} -{self.error_low:{fmt}}"
+        def num(x: float) -> str:  # a fit at a bound lands within 1e-9 of it: print the bound
+            return f"{0.0 if abs(x) < 1e-9 else x:{fmt}}"
+
+        text = f"{num(self.value)} +{num(self.error_high)} -{num(self.error_low)}"
         open_sides = [side for side, flag, edge in (("lower", self.low_open, self.low),
                                                      ("upper", self.high_open, self.high)) if flag]
         if open_sides:
