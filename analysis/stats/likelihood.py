@@ -307,6 +307,12 @@ def _interval(lik: _Likelihood, best: _Minimum, index: int, sigma: float, thresh
         if edges[side][1] and edges[side][2] is None:
             log.warning("%s: no crossing of -2 delta ln L = %g found", lik.model.config.par_names[index],
                         threshold)
+    done = lik.profiles if index == lik.poi else lik.scans.get(index, {})
+    failed = [x for x, m in done.items() if not m.valid]
+    if failed:
+        log.warning("%s: %d profile fit(s) of the interval did NOT converge (at %s); its edges may"
+                    " be inaccurate", lik.model.config.par_names[index], len(failed),
+                    ", ".join(f"{x:.4g}" for x in sorted(failed)))
     (low, low_open, low_at), (high, high_open, high_at) = edges[-1], edges[1]
     for flag, side_name, bound in ((low_open, "lower", low), (high_open, "upper", high)):
         if flag:
