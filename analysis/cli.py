@@ -141,24 +141,48 @@ def run(config_path: Path, fileset: Path, region: str, executor: str, workers: i
 
 
 @main.command()
-@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True,
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
               help="Analysis config of the histograms.")
-@click.option("--histograms", type=click.Path(path_type=Path), required=True,
-              help="histograms.root written by 'ewpolar run'.")
+@click.option("--histograms", type=click.Path(path_type=Path), default=None,
+              help="histograms.root written by 'ewpolar run' (with --config).")
+@click.option("--workspace", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Fit any pyhf workspace JSON instead (e.g. a published likelihood).")
+@click.option("--patch", "patches", multiple=True,
+              help="With --workspace: a JSON Patch file, or PATCHSET:NAME; repeat to apply several in order.")
+@click.option("--mu", "mus", type=float, multiple=True,
+              help="With --workspace: POI value at which to give CLs (repeatable; default 1).")
+@click.option("--ranking", is_flag=True, help="With --workspace: add the nuisance-parameter ranking.")
+@click.option("--toys", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Pseudo-experiments per POI value for a toy-based CLs limit beside the asymptotic one.")
 @click.option("--pseudo-data", type=click.Choice(["asimov", "poisson"]), default=None,
               help="Pseudo-data (default: the config's fit.pseudo_data).")
-@click.option("--seed", type=int, default=None, help="Seed of a Poisson draw (default: the config's).")
+@click.option("--seed", type=int, default=None, help="Seed of a Poisson draw or of the toys (default: the config's).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder: workspace_*.json and results.json.")
 @user_errors
-def fit(config_path: Path, histograms: Path, pseudo_data: str | None, seed: int | None, out: Path) -> None:
-    """Build pyhf workspaces from the histograms and fit them."""
-    from ewpolar.core.config import load_config
-    from ewpolar.pipeline import fit_channel
+def fit(config_path: Path | None, histograms: Path | None, workspace: Path | None,
+        patches: tuple[str, ...], mus: tuple[float, ...], ranking: bool, toys: int,
+        pseudo_data: str | None, seed: int | None, out: Path) -> None:
+    """Fit the histograms of a run (--config, --histograms) or any pyhf workspace (--workspace)."""
     from ewpolar.report import headline
 
-    cfg = load_config(config_path)
-    results = fit_channel(cfg, histograms, out, pseudo_data=pseudo_data, seed=seed)
+    if workspace is not None:
+        if config_path is not None or histograms is not None:
+            raise EwpolarError("--workspace: give either --workspace or --config with --histograms")
+        from ewpolar.stats.generic import fit_workspace
+
+        results = fit_workspace(workspace, patches=patches, mu=mus or (1.0,), ranking=ranking,
+                                toys=toys, seed=seed or 0, out=out)
+    else:
+        if config_path is None or histograms is None:
+            raise EwpolarError("fit: give --config and --histograms (or --workspace FILE)")
+        if patches or mus or ranking:
+            raise EwpolarError("--patch, --mu, --ranking: only with --workspace")
+        from ewpolar.core.config import load_config
+        from ewpolar.pipeline import fit_channel
+
+        cfg = load_config(config_path)
+        results = fit_channel(cfg, histograms, out, pseudo_data=pseudo_data, seed=seed, toys=toys)
     for line in headline(results):
         click.echo(line)
     click.echo(f"wrote {out / 'results.json'}")
@@ -179,7 +203,7 @@ def plot(config_path: Path, histograms: Path, fit_dir: Path | None, out: Path) -
     from ewpolar.core.config import load_config
     from ewpolar.plots import make_plots
 
-    paths = make_plots(load_config(config_path), histograms, out, fit_dir=fit_dir)
+    paths = make_plots(load_config(config_path), histograms, out, fit_dir=fit_dir, progress=True)
     click.echo(f"wrote {len(paths)} files to {out}")
 
 
@@ -220,7 +244,7 @@ def demo(out: Path, events: int, seed: int, executor: str, workers: int) -> None
     from ewpolar.pipeline import run_demo
 
     tic = time.perf_counter()
-    res = run_demo(out, events=events, seed=seed, executor=executor, workers=workers)
+    res = run_demo(out, events=events, seed=seed, executor=executor, workers=workers, progress=True)
     for line in res.lines:
         click.echo(line)
     click.echo(f"report: {res.report}  ({time.perf_counter() - tic:.0f} s)")

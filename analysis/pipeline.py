@@ -21,15 +21,16 @@ log = logging.getLogger(__name__)
 
 
 def fit_channel(config: AnalysisConfig, histograms: str | Path, out: str | Path, *,
-                pseudo_data: str | None = None, seed: int | None = None) -> Results:
+                pseudo_data: str | None = None, seed: int | None = None, toys: int = 0) -> Results:
     """Fit the histograms of one channel; writes FIT/workspace_*.json and FIT/results.json.
 
-    Returns the results written to results.json (:mod:`ewpolar.core.results`).
+    ``toys``: a toy-based CLs limit beside the asymptotic one (ssWW). Returns the
+    results written to results.json (:mod:`ewpolar.core.results`).
     """
     if config.channel == "ssww":
         from ewpolar.stats.ssww import fit_ssww
 
-        return fit_ssww(config, histograms, pseudo_data=pseudo_data, seed=seed, out=out)
+        return fit_ssww(config, histograms, pseudo_data=pseudo_data, seed=seed, out=out, toys=toys)
     from ewpolar.stats.wh import fit_wh
 
     return fit_wh(config, histograms, pseudo_data=pseudo_data, seed=seed, out=out)
@@ -72,7 +73,7 @@ def run_demo(out: str | Path, *, events: int = 20_000, wh_events: int | None = N
     for channel, n in (("ssww", events), ("wh", wh_events or events)):
         cfg = load_config(channel)
         base = out / channel
-        log.info("%s: generating %d events per dataset", channel, n)
+        _step(progress, f"{channel}: generating {n} events per dataset")
         rare = [d for d in cfg.samples if d in RARE_DATASETS]
         common = [d for d in cfg.samples if d not in RARE_DATASETS]
         fileset = generate(cfg, events=n, seed=seed, out=base / "samples", datasets=common,
@@ -82,17 +83,30 @@ def run_demo(out: str | Path, *, events: int = 20_000, wh_events: int | None = N
             # templates are not made of a handful of heavily weighted events
             fileset = generate(cfg, events=n * RARE_FACTOR, seed=seed, out=base / "samples",
                                datasets=rare, progress=progress)
-        log.info("%s: running the analysis", channel)
+        _step(progress, f"{channel}: running the analysis")
         run_analysis(cfg, load_fileset(fileset), executor=executor, workers=workers,
                      chunksize=chunksize, progress=progress, out=base / "run")
         result.runs[channel] = base / "run"
-        log.info("%s: fitting", channel)
+        _step(progress, f"{channel}: fitting")
         result.results[channel] = fit_channel(cfg, base / "run" / "histograms.root", base / "fit")
         result.fits[channel] = base / "fit"
-        make_plots(cfg, base / "run" / "histograms.root", base / "plots", fit_dir=base / "fit")
+        make_plots(cfg, base / "run" / "histograms.root", base / "plots", fit_dir=base / "fit",
+                   progress=progress)
         result.lines += headline(result.results[channel])
     if report:
-        result.report = write_report(out / "report.html", runs=result.runs, fits=result.fits)
+        _step(progress, "writing the report")
+        # the report embeds the figures drawn above instead of drawing them again
+        result.report = write_report(out / "report.html", runs=result.runs, fits=result.fits,
+                                     plots={c: out / c / "plots" for c in result.runs})
     atomic_write_json(out / "summary.json", {"headline": result.lines,
                                              "report": str(result.report) if result.report else None})
     return result
+
+
+def _step(progress: bool, text: str) -> None:
+    """Log a step of the demo; with ``progress`` also show it on stderr."""
+    log.info(text)
+    if progress:
+        from rich.console import Console
+
+        Console(stderr=True).print(f"[bold]ewpolar demo[/bold] {text}")

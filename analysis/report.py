@@ -22,7 +22,7 @@ from ewpolar import __version__
 from ewpolar.core.config import load_config
 from ewpolar.core.errors import InputError
 from ewpolar.core.outputs import atomic_path
-from ewpolar.core.results import Results, SsWWResults, read_results
+from ewpolar.core.results import Results, SsWWResults, WorkspaceResults, read_results
 
 __all__ = ["headline", "write_report"]
 
@@ -70,9 +70,18 @@ def _table(header: list[str], rows: list[list[Any]], table_id: str = "") -> str:
     return f"<table{tid}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _figure(png: Path) -> str:
+def _caption(png: Path, root: Path) -> str:
+    """A caption that tells figures of the same name apart: ``fit LL: signal, post-fit``."""
+    rel = png.relative_to(root).with_suffix("")
+    stem = rel.name.replace("_postfit", ", post-fit").replace("_prefit", ", pre-fit")
+    if rel.parts[0] == "fit" and len(rel.parts) == 3:  # fit/<fit name>/fit_<channel>_<tag>
+        return f"fit {rel.parts[1]}: {stem.removeprefix('fit_')}"
+    return stem.replace("_", " ")
+
+
+def _figure(png: Path, caption: str | None = None) -> str:
     data = base64.b64encode(png.read_bytes()).decode("ascii")
-    cap = html.escape(png.stem)
+    cap = html.escape(caption or png.stem)
     return (f'<figure><img class="plot" alt="{cap}" src="data:image/png;base64,{data}">'
             f"<figcaption>{cap}</figcaption></figure>")
 
@@ -109,49 +118,89 @@ _SSWW_FITS = ("LL", "LX")
 _SSWW_STATES = {"LL": "W_L W_L", "LX": "W_L W_X"}
 
 
+def _asimov(results: Results) -> bool:
+    return results.pseudo_data.get("kind") == "asimov"
+
+
+def _warnings(results: Results) -> list[str]:
+    """The notes a reader of the headline must not miss (MC statistics, convergence)."""
+    return [f"warning: {n}" for n in results.notes if "dominate" in n or "NOT converge" in n]
+
+
 def headline(results: Results) -> list[str]:
-    """A few lines with the main numbers of a fit (ssWW or WH)."""
+    """A few lines with the main numbers of a fit (ssWW, WH or any workspace).
+
+    Intervals are the profile-likelihood 68 % CL ones (asymmetric), with the Hesse
+    error in brackets; numbers on Asimov pseudo-data are labelled as expected.
+    """
     lines = []
+    asimov = _asimov(results)
+    if isinstance(results, WorkspaceResults):
+        iv, sig, lim = results.interval, results.significance, results.limit
+        lines.append(f"{Path(results.source).name}{' + ' + ', '.join(Path(p).name for p in results.patches) if results.patches else ''}:"
+                     f" {results.poi} = {iv.describe('.3g')} (68% CL profile; Hesse +- {iv.hesse:.3g});"
+                     f" significance {sig.observed:.2f} sigma observed ({sig.expected:.2f} expected);"
+                     f" {results.poi} < {lim.observed:.3g} observed ({lim.expected:.3g} expected,"
+                     f" band {lim.expected_band[1]:.3g}-{lim.expected_band[3]:.3g}) at 95% CL")
+        for c in results.cls:
+            lines.append(f"CLs({results.poi} = {c.mu:g}) = {c.observed:.4g} observed,"
+                         f" {c.expected:.4g} expected")
+        return lines + _warnings(results)
     if isinstance(results, SsWWResults):
         for name in _SSWW_FITS:
             if name not in results.fits:
                 continue
             f = results.fits[name]
-            mu, sig, lim = f.mu, f.significance, f.limit_fb
-            lines.append(
-                f"ssWW {name}: mu = {mu['value']:.2f} +- {mu['uncertainty']:.2f}; significance "
-                f"{sig.observed:.2f} sigma observed ({sig.expected:.2f} expected); "
-                f"sigma({_SSWW_STATES[name]}) < {lim.observed:.3g} fb "
-                f"({lim.expected:.3g} fb expected) at 95% CL, SM {f.sm_fiducial_xsec_fb:.3g} fb")
-        return lines
+            iv, sig, lim = f.interval, f.significance, f.limit_fb
+            if asimov:
+                stat = (f"significance {sig.expected:.2f} sigma expected (Asimov);"
+                        f" sigma({_SSWW_STATES[name]}) < {lim.observed:.3g} fb on the Asimov data"
+                        f" with signal ({lim.expected:.3g} fb median expected without signal)")
+            else:
+                stat = (f"significance {sig.observed:.2f} sigma observed ({sig.expected:.2f} expected);"
+                        f" sigma({_SSWW_STATES[name]}) < {lim.observed:.3g} fb observed"
+                        f" ({lim.expected:.3g} fb expected)")
+            lines.append(f"ssWW {name}: mu = {iv.describe()} (68% CL profile; Hesse +- {iv.hesse:.2f});"
+                         f" {stat} at 95% CL; SM {f.sm_xsec_fb:.3g} fb"
+                         f" ({'generator cross section' if 'generator' in f.xsec_definition else 'fiducial'})")
+        return lines + _warnings(results)
     scan = results.scan
 
     def fmt(iv: tuple[float | None, float | None]) -> str:
         lo, hi = iv
         return f"[{'-inf' if lo is None else f'{lo:.3f}'}, {'+inf' if hi is None else f'{hi:.3f}'}]"
 
-    lines.append(f"WH: {scan.parameter} best fit {scan.best_fit:.3f}; "
-                 f"68% CL {fmt(scan.interval_68)}, 95% CL {fmt(scan.interval_95)}")
+    kind = "expected (Asimov)" if asimov else "observed"
+    lines.append(f"WH: {scan.parameter} best fit {scan.best_fit:.3f}; {kind} 68% CL {fmt(scan.interval_68)},"
+                 f" 95% CL {fmt(scan.interval_95)}")
     if results.categories:
-        vals = ", ".join(f"{k} {c.mu:.2f}+-{c.mu_uncertainty:.2f}"
-                         for k, c in list(results.categories.items())[:4])
-        lines.append(f"WH: mu per STXS x Q cos(delta+) category: {vals}, ...")
-    return lines
+        vals = ", ".join(f"{k} {c.interval.describe()}" for k, c in list(results.categories.items())[:4])
+        lines.append(f"WH: mu per STXS x Q cos(delta+) category ({kind}, 68% CL profile): {vals}, ...")
+    return lines + _warnings(results)
 
 
 def _fit_section(results: Results) -> str:
     rows: list[list[Any]] = []
+    notes = ("<ul class='notes'>" + "".join(f"<li>{html.escape(n)}</li>" for n in results.notes)
+             + "</ul>") if results.notes else ""
+    obs = "Asimov" if _asimov(results) else "obs"
+    if isinstance(results, WorkspaceResults):
+        iv, sig, lim = results.interval, results.significance, results.limit
+        rows.append([results.poi, iv.describe(".3g"), iv.hesse, sig.observed, sig.expected,
+                     lim.observed, lim.expected])
+        return notes + _table(["POI", "best fit (68% CL profile)", "Hesse", "Z obs [σ]", "Z exp [σ]",
+                               "95% CL limit obs", "95% CL limit exp"], rows, table_id="results")
     if isinstance(results, SsWWResults):
         for name in _SSWW_FITS:
             if name not in results.fits:
                 continue
             f = results.fits[name]
-            mu, sig, lim = f.mu, f.significance, f.limit_fb
-            rows.append([name, f"{mu['value']:.3f} ± {mu['uncertainty']:.3f}",
-                         sig.observed, sig.expected, lim.observed, lim.expected,
-                         f.sm_fiducial_xsec_fb])
-        return _table(["fit", "μ", "Z obs [σ]", "Z exp [σ]", "95% CL limit obs [fb]",
-                       "95% CL limit exp [fb]", "SM σ_fid [fb]"], rows, table_id="results")
+            iv, sig, lim = f.interval, f.significance, f.limit_fb
+            rows.append([name, iv.describe(".3f"), iv.hesse, sig.observed, sig.expected,
+                         lim.observed, lim.expected, f.sm_xsec_fb])
+        return notes + _table(["fit", "μ (68% CL profile)", "μ Hesse", f"Z {obs} [σ]", "Z exp [σ]",
+                               f"95% CL limit {obs} [fb]", "95% CL limit exp [fb]",
+                               "SM σ (generator) [fb]"], rows, table_id="results")
     scan = results.scan
 
     def interval(iv: tuple[float | None, float | None]) -> str:
@@ -159,12 +208,14 @@ def _fit_section(results: Results) -> str:
         return f"[{'−∞' if lo is None else f'{lo:.3f}'}, {'+∞' if hi is None else f'{hi:.3f}'}]"
 
     rows.append([scan.parameter, float(scan.best_fit), interval(scan.interval_68),
-                 interval(scan.interval_95)])
-    table = _table(["coupling", "best fit", "68% CL", "95% CL"], rows, table_id="results")
-    mus = [[k, f"{c.ptw_low:g}–{c.ptw_high:g}", c.q_cos_delta_plus,
-            f"{c.mu:.3f} ± {c.mu_uncertainty:.3f}", c.a, c.b]
+                 interval(scan.interval_95),
+                 interval(scan.stat_interval_95) if scan.stat_interval_95 else ""])
+    table = _table(["coupling", "best fit", "68% CL", "95% CL", "95% CL without MC stat."], rows,
+                   table_id="results")
+    mus = [[k, c.ptw_label, c.q_cos_delta_plus, c.interval.describe(".3f"), c.interval.hesse, c.a, c.b]
            for k, c in results.categories.items()]
-    return table + _table(["category", "p_T^W [GeV]", "Q cos δ⁺", "μ", "A", "B"], mus)
+    return notes + table + _table(["category", "p_T^W [GeV]", "Q cos δ⁺", "μ (68% CL profile)",
+                                   "μ Hesse", "A", "B"], mus)
 
 
 def _metrics_section(metrics: Mapping[str, Any]) -> str:
@@ -228,12 +279,14 @@ def write_report(path: str | Path, *, runs: Mapping[str, str | Path],
                         f"{html.escape(Path(cfg.source).read_text(encoding='utf-8'))}</pre></details>")
             part.append("<h3>Yields (weighted, after all cuts)</h3>" + _yields_section(cutflow))
             part.append("<h3>Cutflows</h3>" + _cutflow_section(cutflow))
-            part.append("<h3>Distributions</h3>" + "".join(_figure(p) for p in dist))
+            part.append("<h3>Distributions</h3>"
+                        + "".join(_figure(p, _caption(p, plot_dir)) for p in dist))
             if tmpl:
-                part.append("<h3>Score templates</h3>" + "".join(_figure(p) for p in tmpl))
+                part.append("<h3>Score templates</h3>"
+                            + "".join(_figure(p, _caption(p, plot_dir)) for p in tmpl))
             if fitfigs:
-                part.append("<h3>Fit: pre/post-fit, pulls, scans</h3>"
-                            + "".join(_figure(p) for p in fitfigs))
+                part.append("<h3>Fit: pre/post-fit, pulls, ranking, correlations, scans</h3>"
+                            + "".join(_figure(p, _caption(p, plot_dir)) for p in fitfigs))
             part.append("<h3>Run metrics</h3>" + _metrics_section(metrics))
             sections.append("".join(part))
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -79,7 +79,7 @@ def main() -> None:
     print(f"  {args.repeat} runs: min {record['seconds_min']:.2f} s, "
           f"median {record['seconds_median']:.2f} s")
     for name, f in results.fits.items():
-        print(f"  {name}: mu = {f.mu['value']:.3f} ± {f.mu['uncertainty']:.3f}, "
+        print(f"  {name}: mu = {f.interval.describe('.3f')}, "
               f"Z_exp = {f.significance.expected:.2f}, mu_up,exp = {f.limit.expected:.3f}")
 
 

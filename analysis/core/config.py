@@ -46,6 +46,19 @@ class Sample(_Strict):
     kind: Literal["signal", "background", "data"]
     xsec_fb: PositiveFloat
     polarization: Literal["LL", "LT", "TT"] | None = None
+    #: name in legends and titles (default: the dataset name)
+    label: str | None = None
+    #: one matplotlib colour for this sample in every figure (default: a fixed palette)
+    colour: str | None = None
+
+    @model_validator(mode="after")
+    def _colour_is_a_colour(self) -> Sample:
+        if self.colour is not None:
+            from matplotlib.colors import is_color_like
+
+            if not is_color_like(self.colour):
+                raise ValueError(f"colour: '{self.colour}' is not a matplotlib colour")
+        return self
 
 
 class GeneratorSettings(_Strict):

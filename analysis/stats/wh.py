@@ -28,8 +28,8 @@ from ewpolar.core.config import AnalysisConfig
 from ewpolar.core.errors import ConfigError, InputError
 from ewpolar.core.naming import CP_INT, CP_QUAD, NOMINAL, histogram_name
 from ewpolar.core.outputs import ensure_writable_dir
-from ewpolar.core.results import WHCategory, WHResults, write_results
-from ewpolar.stats.likelihood import fit, numpy_backend, scan_coupling
+from ewpolar.core.results import Interval, WHCategory, WHResults, write_results
+from ewpolar.stats.likelihood import MC_STAT_DOMINANT, fit, numpy_backend, scan_coupling
 from ewpolar.stats.workspace import (
     SHAPE_THRESHOLD,
     SIGNAL_REGION,
@@ -38,6 +38,7 @@ from ewpolar.stats.workspace import (
     build_workspace,
     channel_config,
     check_free_normalisations,
+    check_regions,
     control_channels,
     load_histograms,
     mc_samples,
@@ -158,6 +159,7 @@ def wh_observations(config: AnalysisConfig, histograms: str | Path | HistogramSe
     multiplies the interference template.
     """
     hs = load_histograms(histograms)
+    check_regions(config, hs)
     obs, cats, _ = _wh_signal_geometry(config, hs)
     signal, background = _wh_backgrounds(config)
     sr = sum(np.clip(hs.nominal(d, SIGNAL_REGION, obs).values, 0, None) for d in background)
@@ -186,7 +188,8 @@ def wh_observations(config: AnalysisConfig, histograms: str | Path | HistogramSe
 def wh_category_workspace(config: AnalysisConfig, histograms: str | Path | HistogramSet, *,
                           pseudo_data: str | None = None, seed: int | None = None,
                           c_true: float = 0.0, observations: Mapping[str, Any] | None = None,
-                          shape_threshold: float = SHAPE_THRESHOLD) -> pyhf.Workspace:
+                          shape_threshold: float = SHAPE_THRESHOLD,
+                          notes: list[str] | None = None) -> pyhf.Workspace:
     """WH workspace with a signal strength per STXS p_T^W bin and Q_l cos δ⁺ half.
 
     One channel ``stxs{i}`` per STXS bin (the Q_l cos δ⁺ bins of the merged p_T^W
@@ -217,8 +220,10 @@ def wh_category_workspace(config: AnalysisConfig, histograms: str | Path | Histo
     channels.update(control_channels(config, hs, {**bkg_nf, **{d: [] for d in signal}}))
     data = observations if observations is not None else wh_observations(
         config, hs, pseudo_data=pseudo_data, seed=seed, c_true=c_true)
+    signal_nf = [f"mu_stxs{cat.index}_{which}" for cat in cats for which in ("neg", "pos")]
     return build_workspace(channels, poi=f"mu_stxs{cats[0].index}_neg", observations=data,
-                           shape_threshold=shape_threshold)
+                           shape_threshold=shape_threshold, signal_normfactors=signal_nf,
+                           notes=notes)
 
 
 def cp_parameter_names(config: AnalysisConfig) -> tuple[str, str]:
@@ -231,7 +236,8 @@ def wh_cp_workspace(config: AnalysisConfig, histograms: str | Path | HistogramSe
                     coupling: float = 0.0, pseudo_data: str | None = None, seed: int | None = None,
                     c_true: float = 0.0, interference_scale: float = 1.0,
                     observations: Mapping[str, Any] | None = None,
-                    shape_threshold: float = SHAPE_THRESHOLD) -> pyhf.Workspace:
+                    shape_threshold: float = SHAPE_THRESHOLD,
+                    notes: list[str] | None = None) -> pyhf.Workspace:
     """WH model whose signal is SM + c·int + c²·quad in every Q_l cos δ⁺ × STXS bin.
 
     The signal is three samples: ``{signal}`` (SM, with all its modifiers),
@@ -281,7 +287,7 @@ def wh_cp_workspace(config: AnalysisConfig, histograms: str | Path | HistogramSe
     data = {SIGNAL_REGION: np.concatenate([cat_data[f"stxs{cat.index}"] for cat in cats]),
             **{r: cat_data[r] for r in config.fit.control_regions}}
     return build_workspace(channels, poi=c_name, observations=data, shape_threshold=shape_threshold,
-                           fixed_parameters=fixed,
+                           fixed_parameters=fixed, notes=notes,
                            parameter_bounds={c_name: (-1e3, 1e3), c2_name: (0.0, 1e6)})
 
 
@@ -359,11 +365,24 @@ def fit_wh(config: AnalysisConfig | str | Path, histograms_path: str | Path | Hi
 
     observations = wh_observations(cfg, hs, pseudo_data=kind, seed=seed, c_true=c_true,
                                    interference_scale=interference_scale)
-    ws_cat = wh_category_workspace(cfg, hs, observations=observations)
-    ws_cp = wh_cp_workspace(cfg, hs, observations=observations, interference_scale=interference_scale)
+    notes: list[str] = []
+    if kind == "asimov":
+        notes.append("pseudo-data are Asimov (the expected yields): the intervals are expected ones,"
+                     " not a measurement")
+    merged_cat: list[str] = []
+    merged_cp: list[str] = []
+    ws_cat = wh_category_workspace(cfg, hs, observations=observations, notes=merged_cat)
+    ws_cp = wh_cp_workspace(cfg, hs, observations=observations, interference_scale=interference_scale,
+                            notes=merged_cp)
+    notes += [f"categories: {m}" for m in merged_cat] + [f"cp scan: {m}" for m in merged_cp]
     with numpy_backend():
         model, data = model_and_data(ws_cat)
-        best = fit(model, data)
+        cat_pars = [f"mu_{name}" for name in _category_names(model)]
+        best = fit(model, data, intervals=cat_pars, impacts=True)
+    if not best.converged:
+        text = f"categories: the fit did NOT converge (edm {best.edm:.3g}); its numbers are unreliable"
+        log.warning(text)
+        notes.append(text)
     coeffs = _category_coefficients(cfg, hs)
     edges = {f"stxs{c.index}": (c.low, c.high) for c in stxs_categories(
         _signal_edges(cfg, hs), cfg.stxs_ptv_edges, source=hs.source)}
@@ -371,20 +390,38 @@ def fit_wh(config: AnalysisConfig | str | Path, histograms_path: str | Path | Hi
     for name, (a, b) in coeffs.items():
         stxs, half = name.rsplit("_", 1)
         par = f"mu_{name}"
-        mu, unc = (best.value(par), best.error(par)) if par in best.labels else (float("nan"), float("nan"))
-        categories[name] = WHCategory(name, *edges[stxs], half, mu, unc, a * interference_scale, b)
+        nan = float("nan")
+        iv = best.interval(par) if par in best.labels else Interval(par, nan, nan, nan, nan)
+        categories[name] = WHCategory(name, *edges[stxs], half, iv, a * interference_scale, b)
+        for flag, side in ((iv.low_open, "lower"), (iv.high_open, "upper")):
+            if flag:
+                notes.append(f"categories: the {side} edge of the 68% CL interval of {par} is the"
+                             " parameter bound: open")
     scan = scan_coupling(ws_cp, np.linspace(lo, hi, n), parameter=c_name, parameter_sq=c2_name,
-                         c_true=c_true)
+                         c_true=c_true, mc_stat=True)
+    frac = scan.mc_stat_fraction
+    if frac is not None and frac > MC_STAT_DOMINANT:
+        text = (f"cp scan: MC statistics dominate the 95% CL interval of {c_name}: {100 * frac:.0f}%"
+                f" of its squared width (without the staterror parameters"
+                f" [{scan.stat_interval_95[0]:.3g}, {scan.stat_interval_95[1]:.3g}]); generate more events")
+        log.warning(text)
+        notes.append(text)
     log.info("WH %s: best fit %.3f, 68%% CL [%s, %s], 95%% CL [%s, %s]", c_name, scan.best_fit,
              *scan.interval_68, *scan.interval_95)
     results = WHResults(categories, best, scan,
                         {"kind": kind, "seed": seed if kind == "poisson" else None, "c_true": c_true,
                          "interference_scale": interference_scale},
                         cfg.luminosity_fb, {"categories": dict(ws_cat), "cp": dict(ws_cp)},
-                        time.perf_counter() - t0)
+                        time.perf_counter() - t0, notes)
     if out_dir is not None:
         write_results(results, out_dir)
     return results
+
+
+def _category_names(model: pyhf.pdf.Model) -> list[str]:
+    """The category names (``stxs{i}_{half}``) whose signal strengths the model has."""
+    return [n.removeprefix("mu_") for n in model.config.par_order
+            if n.startswith("mu_stxs")]
 
 
 def _signal_edges(config: AnalysisConfig, hs: HistogramSet) -> np.ndarray:

@@ -45,10 +45,19 @@ Variations
 
 Empty bins and samples
     A sample with zero total yield in a channel is left out of that channel.
-    Bins whose summed nominal expectation is not positive are removed from the
-    channel (a Poisson term with zero expectation has no information and the
-    MC-statistics constraint would divide by zero). Negative per-sample bin
-    contents (negative weights) are set to zero.
+    A bin with no expected background (the summed nominal yield of the samples
+    that carry none of the signal normalisation factors, by default the POI's, is
+    not positive) is *merged* into the nearest bin of the same channel that has
+    background (the previous one on a tie; for an unrolled 2D template, the
+    neighbour along the unrolled order): all yields, variances, variations and
+    observations of the two bins are summed. Without the merge, one observed
+    event in such a bin makes the background-only likelihood vanish (an
+    infinite discovery significance) and a bin empty of every sample would have
+    a Poisson term with zero expectation and an MC-statistics constraint that
+    divides by zero. Merging rather than dropping keeps the signal and the data
+    of the bin. Each merge is logged and listed in the ``notes`` of the build
+    (results.json). Negative per-sample bin contents (negative weights) are set
+    to zero.
 """
 
 from __future__ import annotations
@@ -85,10 +94,12 @@ __all__ = [
     "build_workspace",
     "channel_config",
     "check_free_normalisations",
+    "check_regions",
     "config_modifier_names",
     "control_channels",
     "load_histograms",
     "mc_samples",
+    "merge_plan",
     "model_and_data",
     "modifier_names",
     "sample_input",
@@ -237,12 +248,40 @@ def _parameter_entries(normfactors: Iterable[str], poi: str,
     return entries
 
 
+def merge_plan(background: Sequence[float]) -> np.ndarray:
+    """Target bin of each bin: a bin with background merges into itself, one without into the
+    nearest bin with background (the previous one on a tie); targets numbered 0..n_kept-1.
+
+    >>> merge_plan([0.0, 2.0, 0.0, 0.0, 1.0, 0.0]).tolist()
+    [0, 0, 0, 1, 1, 1]
+    """
+    bkg = np.asarray(background, dtype=float)
+    good = np.flatnonzero(bkg > 0)
+    if good.size == 0:
+        raise ValueError("no bin with positive background")
+    idx = np.arange(bkg.size)
+    # distance to each good bin; argmin takes the first (the lower index) on a tie
+    nearest = np.argmin(np.abs(idx[:, None] - good[None, :]), axis=1)
+    return nearest
+
+
+def _merger(plan: np.ndarray) -> Any:
+    n = int(plan.max()) + 1
+
+    def merge(values: Any) -> np.ndarray:
+        return np.bincount(plan, weights=np.asarray(values, dtype=float).ravel(), minlength=n)
+
+    return merge
+
+
 def build_workspace(channels: Mapping[str, Mapping[str, SampleInput | Mapping[str, Any] | Any]],
                     *, poi: str, observations: Mapping[str, Any] | None = None,
                     staterror: bool = True, shape_threshold: float = SHAPE_THRESHOLD,
                     parameter_bounds: Mapping[str, tuple[float, float]] | None = None,
                     fixed_parameters: Mapping[str, float] | None = None,
-                    measurement: str = MEASUREMENT) -> pyhf.Workspace:
+                    measurement: str = MEASUREMENT,
+                    signal_normfactors: Iterable[str] | None = None,
+                    notes: list[str] | None = None) -> pyhf.Workspace:
     """Build and validate a pyhf workspace from per-channel samples.
 
     Args:
@@ -255,6 +294,9 @@ def build_workspace(channels: Mapping[str, Mapping[str, SampleInput | Mapping[st
         shape_threshold: see :func:`split_variation`.
         parameter_bounds: bounds per normfactor (default pyhf's [0, 10]; POI [0, 20]).
         fixed_parameters: normfactors fixed to a value (e.g. the coupling of a scan).
+        signal_normfactors: the normfactors whose samples are signal (default: the
+            POI); the other samples are the background of the empty-bin rule.
+        notes: a list to which a line per merged channel is appended.
 
     Returns:
         The workspace (a validated ``pyhf.Workspace``, a dict).
@@ -270,6 +312,7 @@ def build_workspace(channels: Mapping[str, Mapping[str, SampleInput | Mapping[st
     """
     bounds = dict(parameter_bounds or {})
     fixed = dict(fixed_parameters or {})
+    signal = set(signal_normfactors) if signal_normfactors is not None else {poi}
     spec_channels: list[dict[str, Any]] = []
     obs_entries: list[dict[str, Any]] = []
     normfactors: set[str] = set()
@@ -282,17 +325,32 @@ def build_workspace(channels: Mapping[str, Mapping[str, SampleInput | Mapping[st
         nbins = {len(v) for v in yields.values()}
         if len(nbins) != 1:
             raise InputError(f"channel '{channel}': samples have different numbers of bins {sorted(nbins)}")
-        total = np.sum([y for name, y in yields.items() if not parsed[name].signed]
-                       or [np.zeros(nbins.pop())], axis=0)
-        keep = total > 0
-        if not keep.any():
+        nbin = nbins.pop()
+        unsigned = [name for name in yields if not parsed[name].signed]
+        total = np.sum([yields[n] for n in unsigned] or [np.zeros(nbin)], axis=0)
+        background = np.sum([yields[n] for n in unsigned
+                             if not set(parsed[n].normfactors) & signal] or [np.zeros(nbin)], axis=0)
+        if not (total > 0).any():
             raise InputError(f"channel '{channel}': no bin with positive expected yield")
-        if not keep.all():
-            log.info("channel %s: dropped %d of %d bins with no expected events",
-                     channel, int((~keep).sum()), keep.size)
+        basis, what = (background, "background") if (background > 0).any() else (total, "events")
+        plan = merge_plan(basis)
+        merge = _merger(plan)
+        if plan.size != plan.max() + 1:
+            moved = [i for i in range(plan.size) if basis[i] <= 0]
+            empty = [i for i in moved if total[i] <= 0]
+            signal_only = [i for i in moved if total[i] > 0]
+            parts = [f"{len(group)} {kind} (bins {', '.join(map(str, group))})"
+                     for group, kind in ((empty, "without any expected events"),
+                                         (signal_only, f"with signal but no expected {what}"))
+                     if group]
+            text = (f"channel {channel}: {len(moved)} of {plan.size} bins merged into their nearest"
+                    f" neighbour: {'; '.join(parts)}")
+            log.info(text)
+            if notes is not None:
+                notes.append(text)
         spec_samples = []
         for name, s in parsed.items():
-            nom = yields[name][keep]
+            nom = merge(yields[name])
             if (not np.any(nom)) if s.signed else nom.sum() <= 0:
                 log.debug("channel %s: sample %s has no expected events, left out", channel, name)
                 continue
@@ -304,10 +362,11 @@ def build_workspace(channels: Mapping[str, Mapping[str, SampleInput | Mapping[st
                              "data": {"hi": float(hi), "lo": float(lo)}})
             for mod_name, (hi_data, lo_data) in s.histosys.items():
                 mods.append({"name": mod_name, "type": "histosys",
-                             "data": {"hi_data": _cut(hi_data, keep), "lo_data": _cut(lo_data, keep)}})
+                             "data": {"hi_data": merge(hi_data).tolist(),
+                                      "lo_data": merge(lo_data).tolist()}})
             for mod_name, (up, down) in s.variations.items():
-                up_k = None if up is None else np.asarray(up, float).ravel()[keep]
-                down_k = None if down is None else np.asarray(down, float).ravel()[keep]
+                up_k = None if up is None else merge(up)
+                down_k = None if down is None else merge(down)
                 norm, shape = split_variation(nom, up_k, down_k, shape_threshold=shape_threshold)
                 if norm is not None:
                     mods.append({"name": mod_name, "type": "normsys",
@@ -316,18 +375,18 @@ def build_workspace(channels: Mapping[str, Mapping[str, SampleInput | Mapping[st
                     mods.append({"name": mod_name, "type": "histosys",
                                  "data": {"hi_data": shape[0].tolist(), "lo_data": shape[1].tolist()}})
             if staterror and s.variances is not None:
-                var = np.clip(np.asarray(s.variances, dtype=float).ravel()[keep], 0, None)
+                var = merge(np.clip(np.asarray(s.variances, dtype=float).ravel(), 0, None))
                 mods.append({"name": f"staterror_{channel}", "type": "staterror",
                              "data": np.sqrt(var).tolist()})
             spec_samples.append({"name": name, "data": nom.tolist(), "modifiers": mods})
         spec_channels.append({"name": channel, "samples": spec_samples})
         if observations is not None:
             obs = np.asarray(observations[channel], dtype=float).ravel()
-            if obs.size != keep.size:
-                raise InputError(f"channel '{channel}': {obs.size} observed bins for {keep.size} expected")
-            obs = obs[keep]
+            if obs.size != plan.size:
+                raise InputError(f"channel '{channel}': {obs.size} observed bins for {plan.size} expected")
+            obs = merge(obs)
         else:
-            obs = np.zeros(int(keep.sum()))
+            obs = np.zeros(int(plan.max()) + 1)
         obs_entries.append({"name": channel, "data": obs.tolist()})
     if poi not in normfactors and poi not in fixed:
         raise InputError(f"parameter of interest '{poi}' is not a normfactor of any sample")
@@ -342,10 +401,6 @@ def build_workspace(channels: Mapping[str, Mapping[str, SampleInput | Mapping[st
     if observations is None:
         ws = with_pseudo_data(ws)
     return ws
-
-
-def _cut(values: Any, keep: np.ndarray) -> list[float]:
-    return np.asarray(values, dtype=float).ravel()[keep].tolist()
 
 
 def with_pseudo_data(workspace: Mapping[str, Any], *, kind: str = "asimov", seed: int | None = None,
@@ -501,6 +556,21 @@ def sample_input(config: AnalysisConfig, hs: HistogramSet, dataset: str, region:
     variations, normsys = _variations(config, hs, dataset, region, observable, transform)
     return SampleInput(yields=transform(nom.values), variances=transform(nom.variances),
                        variations=variations, normfactors=list(normfactors), normsys=normsys)
+
+
+def check_regions(config: AnalysisConfig, hs: HistogramSet) -> None:
+    """The fit needs the signal region and every ``fit.control_regions``: one line naming them.
+
+    Raises:
+        InputError: a region is absent from the histograms (e.g. ``ewpolar run --region signal``).
+    """
+    needed = [SIGNAL_REGION, *config.fit.control_regions]
+    present = {k.region for k in hs.histograms}
+    missing = [r for r in needed if r not in present]
+    if missing:
+        raise InputError(f"{hs.source}: the {config.channel} fit needs the regions {', '.join(needed)};"
+                         f" missing {', '.join(missing)} (run 'ewpolar run' with --region all or"
+                         f" --region {','.join(needed)})")
 
 
 def check_free_normalisations(config: AnalysisConfig) -> None:

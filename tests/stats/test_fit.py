@@ -9,11 +9,18 @@ import numpy as np
 import pytest
 from ewpolar.core.config import load_config
 from ewpolar.core.errors import ConfigError, InputError
+from ewpolar.core.histio import Template
 from ewpolar.core.results import SsWWResults, WHResults, read_results
 from ewpolar.stats.likelihood import fit, interval_from_scan, significance, upper_limit
-from ewpolar.stats.ssww import fit_ssww, sm_fiducial_xsec_fb, ssww_workspace
+from ewpolar.stats.ssww import fit_ssww, sm_xsec_fb, ssww_workspace
 from ewpolar.stats.wh import fit_wh
-from ewpolar.stats.workspace import build_workspace, model_and_data, validate
+from ewpolar.stats.workspace import (
+    HistogramSet,
+    build_workspace,
+    load_histograms,
+    model_and_data,
+    validate,
+)
 from fit_fixtures import ssww_histograms, wh_histograms
 
 SSWW = load_config("ssww")
@@ -53,7 +60,10 @@ def test_asimov_fit_returns_sm(ssww_asimov: tuple[SsWWResults, Path]) -> None:
         assert f.poi == f"mu_{name}"
         assert f.fit.converged
         assert f.mu["value"] == pytest.approx(1.0, abs=1e-3)
-        assert 0 < f.mu["uncertainty"] < 10
+        assert 0 < f.mu["hesse"] < 10
+        assert 0 < f.mu["error_low"] <= 1.0
+        assert 0 < f.mu["error_high"] < 10
+        assert f.fit.ranking[f.poi]  # nuisance parameters ranked by their impact on the POI
         for label in f.fit.labels:  # nuisance parameters stay at their nominal values
             if label.startswith(("lumi", "scale", "pdf", "jes", "kfactor")):
                 assert f.fit.value(label) == pytest.approx(0.0, abs=1e-2)
@@ -72,17 +82,21 @@ def test_results_json_contract(ssww_asimov: tuple[SsWWResults, Path]) -> None:
     _, out = ssww_asimov
     data = json.loads((out / "results.json").read_text(encoding="utf-8"))
     for name in ("LL", "LX"):
-        assert set(data[f"mu_{name}"]) == {"value", "uncertainty"}
+        assert {"value", "error_low", "error_high", "interval", "hesse", "low_open",
+                "interval_without_mc_stat"} <= set(data[f"mu_{name}"])
         assert {"observed", "expected"} <= set(data[f"significance_{name}"])
         assert {"observed", "expected"} <= set(data[f"upper_limit_fb_{name}"])
-        xsec = data["sm_fiducial_xsec_fb"][name]
-        assert xsec == pytest.approx(sm_fiducial_xsec_fb(SSWW, name))
+        xsec = data["sm_xsec_fb"][name]
+        assert xsec == pytest.approx(sm_xsec_fb(SSWW, name)[0])
+        assert "generator cross section" in data["sm_xsec_definition"][name]
+        assert data["fits"][name]["correlation"]["labels"] == list(data["fits"][name]["parameters"])
         assert data[f"upper_limit_fb_{name}"]["observed"] == pytest.approx(
             data[f"upper_limit_{name}"]["observed"] * xsec)
         ws = json.loads((out / f"workspace_{name}.json").read_text(encoding="utf-8"))
         validate(ws)
-    assert data["sm_fiducial_xsec_fb"]["LL"] == pytest.approx(SSWW.samples["ssww_LL"].xsec_fb)
+    assert data["sm_xsec_fb"]["LL"] == pytest.approx(SSWW.samples["ssww_LL"].xsec_fb)
     assert data["pseudo_data"]["kind"] == "asimov"
+    assert any("Asimov" in n for n in data["notes"])
     assert not list(out.glob("*.tmp"))
 
 
@@ -100,7 +114,7 @@ def test_fit_ssww_injection_and_poisson_options(ssww_file: Path, tmp_path: Path)
                        fits=["LX"])
     assert set(results.fits) == {"LX"}
     lx = results.fits["LX"]
-    assert abs(lx.mu["value"] - 2.0) < 2 * lx.mu["uncertainty"]
+    assert lx.mu["interval"][0] - lx.mu["error_low"] < 2.0 < lx.mu["interval"][1] + lx.mu["error_high"]
     assert results.pseudo_data == {"kind": "poisson", "seed": 7, "mu_inject": {"LX": 2.0}}
     assert lx.significance.observed != pytest.approx(lx.significance.expected, rel=1e-3)
 
@@ -134,6 +148,9 @@ def test_wh_scan_minimum_at_sm(wh_asimov: tuple[WHResults, Path]) -> None:
     assert lo95 < lo68 < 0 < hi68 < hi95
     for cat in results.categories.values():
         assert cat.mu == pytest.approx(1.0, abs=1e-3)
+        assert cat.interval.low < 1.0 < cat.interval.high
+        assert results.fit.ranking[f"mu_{cat.name}"]  # impacts on every category's mu
+    assert scan.stat_interval_95 is not None
     # the CP-odd interference changes sign between the Q_l cos(delta+) halves
     assert results.categories["stxs2_neg"].a == pytest.approx(-results.categories["stxs2_pos"].a)
     assert results.categories["stxs2_pos"].a > 0
@@ -192,6 +209,18 @@ def test_missing_template_is_one_line_error(tmp_path: Path) -> None:
     assert "'ssww_TT__signal__nominal__template_lx'" in msg
 
 
+def test_partial_run_names_the_regions_the_fit_needs(ssww_file: Path) -> None:
+    full = load_histograms(ssww_file)
+    partial = HistogramSet({k: v for k, v in full.histograms.items() if k.region == "signal"},
+                           "partial/histograms.root")
+    with pytest.raises(InputError) as err:
+        fit_ssww(SSWW, partial)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert "needs the regions signal, wz_cr" in msg
+    assert "missing" in msg
+
+
 def test_wrong_channel_config_is_config_error(ssww_file: Path) -> None:
     with pytest.raises(ConfigError, match="'ssww' config"):
         fit_wh(SSWW, ssww_file)
@@ -201,3 +230,25 @@ def test_misaligned_stxs_edges_is_input_error(tmp_path: Path) -> None:
     path = wh_histograms(WH, tmp_path / "h.root", ptw_edges=[0, 100, 200, 300, 400, 600, 2000])
     with pytest.raises(InputError, match="STXS edge 75 GeV is not a p_T\\^W histogram edge"):
         fit_wh(WH, path, scan_points=5)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_small_sample_significance_is_finite(ssww_file: Path, seed: int) -> None:
+    """A template whose backgrounds are empty in some bins (a small MC sample): with Poisson
+    pseudo-data such bins hold events; merged, they never make the significance infinite."""
+    full = load_histograms(ssww_file)
+    hollow = {}
+    for key, t in full.histograms.items():
+        # everything but the POI's sample (ssww_LL) is background at mu_LL = 0
+        if key.region == "signal" and key.dataset != "ssww_LL" and key.observable == "template_ll":
+            values, variances = t.values.copy(), t.variances.copy()
+            values[-1, :] = 0.0  # the most signal-like score column: no background MC event
+            variances[-1, :] = 0.0
+            t = Template(values, variances, t.edges)
+        hollow[key] = t
+    results = fit_ssww(SSWW, HistogramSet(hollow, "small.root"), fits=["LL"], pseudo_data="poisson",
+                       seed=seed, mu_inject=5.0)
+    sig = results.fits["LL"].significance
+    assert np.isfinite(sig.observed)
+    assert np.isfinite(sig.expected)
+    assert any("with signal but no expected background" in n for n in results.notes)

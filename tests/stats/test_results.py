@@ -14,6 +14,8 @@ from ewpolar.core.results import (
     RESULTS_FILE,
     CouplingScan,
     FitResults,
+    Impact,
+    Interval,
     PolarizationFit,
     Significance,
     SsWWResults,
@@ -30,7 +32,9 @@ from fit_fixtures import ssww_histograms, wh_histograms
 
 def _fit_results(poi: str = "mu") -> FitResults:
     return FitResults([poi, "lumi", "staterror_sr[0]"], np.array([1.25, -0.1, 1.0 / 3.0]),
-                      np.array([0.5, 0.9, 0.02]), np.eye(3), 12.345678901234567, True)
+                      np.array([0.5, 0.9, 0.02]), np.eye(3), 12.345678901234567, True,
+                      {poi: Interval(poi, 1.25, 0.8, 1.9, 0.5, stat_low=0.85, stat_high=1.8)},
+                      {poi: [Impact("lumi", -0.1, 0.9, 0.05, -0.04, 0.045, -0.036)]}, 1e-4)
 
 
 def _ssww() -> SsWWResults:
@@ -38,17 +42,21 @@ def _ssww() -> SsWWResults:
                                   Significance(2.5, 2.25, 0.006, 0.012),
                                   UpperLimit(2.0, 1.5, (0.8, 1.1, 1.5, 2.1, 2.9), 1 - 0.05),
                                   0.7 if name == "LL" else float("inf"),
-                                  workspace={"channels": []})
+                                  "generator cross section", workspace={"channels": []})
             for name in ("LL", "LX")}
     return SsWWResults(fits, {"kind": "poisson", "seed": 3, "mu_inject": {"LL": None, "LX": 2.0}},
-                       140.0, 1.5)
+                       140.0, 1.5, ["a note"])
 
 
 def _wh() -> WHResults:
     values = np.linspace(-2, 2, 9)
     scan = CouplingScan("c_HWtilde", values, (values - 0.1) ** 2, 0.1, (-0.9, 1.1), (None, 2.0), 0.0)
-    cats = {"stxs0_neg": WHCategory("stxs0_neg", 0.0, 75.0, "neg", 1.0, 0.3, -0.2, 0.05),
-            "stxs0_pos": WHCategory("stxs0_pos", 0.0, 75.0, "pos", float("nan"), float("nan"), 0.2, 0.05)}
+    nan = float("nan")
+    cats = {"stxs0_neg": WHCategory("stxs0_neg", 0.0, 75.0, "neg",
+                                    Interval("mu_stxs0_neg", 1.0, 0.0, 1.4, 0.3, low_open=True,
+                                             low_at_bound=0.5), -0.2, 0.05),
+            "stxs0_pos": WHCategory("stxs0_pos", 400.0, 100000.0, "pos",
+                                    Interval("mu_stxs0_pos", nan, nan, nan, nan), 0.2, 0.05)}
     return WHResults(cats, _fit_results(), scan, {"kind": "asimov", "seed": None, "c_true": 0.0,
                                                   "interference_scale": 1.0}, 140.0, seconds=2.0)
 
@@ -76,7 +84,9 @@ def test_written_workspaces_and_what_is_not_stored(tmp_path: Path) -> None:
     back = read_results(tmp_path)
     assert isinstance(back, SsWWResults)
     assert back.fits["LL"].workspace == {}  # the workspaces live in their own files
-    assert back.fits["LL"].fit.corr_mat is None
+    assert np.array_equal(back.fits["LL"].fit.corr_mat, np.eye(3))  # stored as "correlation"
+    assert back.fits["LL"].interval.mc_stat_fraction == pytest.approx(1 - (0.95 / 1.1) ** 2)
+    assert back.notes == ["a note"]
     assert back.fits["LX"].limit_fb.observed == float("inf")
     assert back.fits["LL"].limit.level == pytest.approx(0.05)
 
@@ -116,7 +126,7 @@ def test_unreadable_results_are_one_line_input_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="cannot read"):
         read_results(tmp_path)
     (tmp_path / RESULTS_FILE).write_text(json.dumps({"channel": "zz"}))
-    with pytest.raises(InputError, match="channel: expected 'ssww' or 'wh'"):
+    with pytest.raises(InputError, match="channel: expected 'ssww', 'wh'"):
         read_results(tmp_path)
     data = _ssww().to_dict()
     del data["significance_LL"]
