@@ -36,9 +36,6 @@ def fit_channel(config: AnalysisConfig, histograms: str | Path, out: str | Path,
     return fit_wh(config, histograms, pseudo_data=pseudo_data, seed=seed, out=out)
 
 
-# Datasets with a tiny selection efficiency, generated RARE_FACTOR times larger in the demo.
-RARE_DATASETS = ("ttbar_nonprompt",)
-RARE_FACTOR = 10
 
 
 @dataclass
@@ -74,15 +71,8 @@ def run_demo(out: str | Path, *, events: int = 20_000, wh_events: int | None = N
         cfg = load_config(channel)
         base = out / channel
         _step(progress, f"{channel}: generating {n} events per dataset")
-        rare = [d for d in cfg.samples if d in RARE_DATASETS]
-        common = [d for d in cfg.samples if d not in RARE_DATASETS]
-        fileset = generate(cfg, events=n, seed=seed, out=base / "samples", datasets=common,
-                           progress=progress)
-        if rare:
-            # few of these events pass the selection: generate more of them so that their
-            # templates are not made of a handful of heavily weighted events
-            fileset = generate(cfg, events=n * RARE_FACTOR, seed=seed, out=base / "samples",
-                               datasets=rare, progress=progress)
+        # rare backgrounds are oversampled by the generator (the config's samples.*.oversample)
+        fileset = generate(cfg, events=n, seed=seed, out=base / "samples", progress=progress)
         _step(progress, f"{channel}: running the analysis")
         run_analysis(cfg, load_fileset(fileset), executor=executor, workers=workers,
                      chunksize=chunksize, progress=progress, out=base / "run")

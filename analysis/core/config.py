@@ -50,6 +50,10 @@ class Sample(_Strict):
     label: str | None = None
     #: one matplotlib colour for this sample in every figure (default: a fixed palette)
     colour: str | None = None
+    #: ``ewpolar generate`` makes this many times the requested events of the sample, each
+    #: with a correspondingly smaller weight: for rare backgrounds with a tiny selection
+    #: efficiency, whose templates would otherwise rest on a handful of heavy events
+    oversample: Annotated[int, Field(ge=1, le=1000)] = 1
 
     @model_validator(mode="after")
     def _colour_is_a_colour(self) -> Sample:

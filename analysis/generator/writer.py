@@ -141,7 +141,8 @@ def generate(config: AnalysisConfig, *, events: int, seed: int, out: Path,
     Args:
         config: analysis config; its ``samples`` are the datasets and
             ``generator`` holds the toy settings.
-        events: events per dataset (split over ``generator.files_per_dataset`` files).
+        events: events per dataset (split over ``generator.files_per_dataset`` files),
+            times the sample's ``oversample`` factor.
         seed: random seed; the output is identical for the same seed.
         out: output folder (created if needed).
         datasets: subset of the config's samples (default: all).
@@ -170,7 +171,8 @@ def generate(config: AnalysisConfig, *, events: int, seed: int, out: Path,
         bar = Progress("[progress.description]{task.description}", BarColumn(),
                        MofNCompleteColumn(), TimeRemainingColumn(), transient=True)
     with bar if bar is not None else contextlib.nullcontext():
-        task = bar.add_task("generating", total=events * len(names)) if bar is not None else None
+        counts = {name: events * config.samples[name].oversample for name in names}
+        task = bar.add_task("generating", total=sum(counts.values())) if bar is not None else None
 
         def advance(m: int) -> None:
             if bar is not None:
@@ -184,7 +186,7 @@ def generate(config: AnalysisConfig, *, events: int, seed: int, out: Path,
             files: dict[str, str] = {}
             totals = {"sumw": 0.0, "sumw_int": 0.0, "sumw_quad": 0.0}
             first = 1
-            for i, n in enumerate(split_events(events, n_files)):
+            for i, n in enumerate(split_events(counts[name], n_files)):
                 path = folder / f"{name}_{i}.root"
                 rng = np.random.default_rng(dataset_seed(seed, name, i))
                 sums = write_columns_file(path, _toy_chunks(config, name, n, rng), first, i + 1,
@@ -201,7 +203,7 @@ def generate(config: AnalysisConfig, *, events: int, seed: int, out: Path,
             }
             if sample.polarization is not None:
                 metadata["polarization"] = sample.polarization
-            metadata.update({"sumw": totals["sumw"], "n_events": events, "seed": seed})
+            metadata.update({"sumw": totals["sumw"], "n_events": counts[name], "seed": seed})
             if config.channel == "wh":
                 metadata["sumw_int"] = totals["sumw_int"]
                 metadata["sumw_quad"] = totals["sumw_quad"]

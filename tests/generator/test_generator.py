@@ -434,3 +434,22 @@ def test_cli_unwritable_output(tmp_path):
     assert len(lines) == 1
     assert str(blocker) in lines[0]
     assert "Traceback" not in result.output
+
+
+def test_rare_backgrounds_are_oversampled_with_smaller_weights(ssww_cfg, tmp_path):
+    """A sample's ``oversample`` multiplies its events; its events' weights (xsec × lumi / sumw)
+    shrink by the same factor, so the expected yield stays the same."""
+    factor = ssww_cfg.samples["ttbar_nonprompt"].oversample
+    assert factor > 1
+    names = ["ttbar_nonprompt", "wz"]
+    fileset = json.loads(generate(ssww_cfg, events=300, seed=4, out=tmp_path,
+                                  datasets=names).read_text())
+    n = {name: fileset[name]["metadata"]["n_events"] for name in names}
+    assert n == {"ttbar_nonprompt": 300 * factor, "wz": 300}
+    data = ssww_cfg.model_dump()
+    data["samples"]["ttbar_nonprompt"]["oversample"] = 1
+    once = type(ssww_cfg).model_validate(data)
+    single = json.loads(generate(once, events=300, seed=4, out=tmp_path / "once",
+                                 datasets=["ttbar_nonprompt"]).read_text())
+    ratio = fileset["ttbar_nonprompt"]["metadata"]["sumw"] / single["ttbar_nonprompt"]["metadata"]["sumw"]
+    assert ratio == pytest.approx(factor, rel=0.1)

@@ -165,7 +165,9 @@ def generate(config: AnalysisConfig, *, events: int, seed: int, out: Path,
     n_files = config.generator.files_per_dataset
     fileset_path = folder / "fileset.json"
     fileset = existing_fileset(fileset_path)
-    with _executor(jobs) as pool, _progress(progress, events * len(names)) as bar:
+    # rare backgrounds: the config's samples.*.oversample, as for the toy
+    counts = {name: events * config.samples[name].oversample for name in names}
+    with _executor(jobs) as pool, _progress(progress, sum(counts.values())) as bar:
         planned = {}
         for name in names:
             crc = zlib.crc32(name.encode())
@@ -174,7 +176,7 @@ def generate(config: AnalysisConfig, *, events: int, seed: int, out: Path,
                     BlockTask(config, name, samples[name].process, m, (seed % 2**64, crc, i, j), j,
                               mpi=mpi)
                     for j, m in enumerate(_blocks(n)))]
-                for i, n in enumerate(split_events(events, n_files))]
+                for i, n in enumerate(split_events(counts[name], n_files))]
         for name in names:
             sample = samples[name]
             if bar is not None:
