@@ -236,15 +236,19 @@ def report(runs: tuple[Path, ...], fits: tuple[Path, ...], out: Path) -> None:
 @click.option("--executor", type=click.Choice(["iterative", "futures", "dask"]), default="futures",
               show_default=True, help="coffea executor.")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Worker processes.")
+@click.option("--backend", type=click.Choice(["toy", "pythia"]), default="toy", show_default=True,
+              help="Generator of the samples: the toy, or Pythia 8 at hadron level (slower: "
+                   "use fewer --events, e.g. 2000).")
 @user_errors
-def demo(out: Path, events: int, seed: int, executor: str, workers: int) -> None:
+def demo(out: Path, events: int, seed: int, executor: str, workers: int, backend: str) -> None:
     """The main job on the embedded default: generate, run, fit, plot and report both analyses."""
     import time
 
     from ewpolar.pipeline import run_demo
 
     tic = time.perf_counter()
-    res = run_demo(out, events=events, seed=seed, executor=executor, workers=workers, progress=True)
+    res = run_demo(out, events=events, seed=seed, executor=executor, workers=workers, progress=True,
+                   backend=backend)
     for line in res.lines:
         click.echo(line)
     click.echo(f"report: {res.report}  ({time.perf_counter() - tic:.0f} s)")

@@ -31,10 +31,11 @@ worker, new HTCondor jobs, a facility's adaptive workers). Unlike an environment
 variable, this reaches workers whose environment ``ewpolar`` does not control
 (``--scheduler``, ``--executor condor``).
 
-The futures executor's worker processes need neither: they start afresh for each
-run, forked from a process with glibc's defaults, and inherit a collector whose
-oldest generation is already so large that their few chunks seldom trigger a full
-collection (freezing there was measured and changed nothing).
+The futures executor's worker processes need no malloc tuning: they start afresh
+for each run, forked from a process with glibc's defaults. They do freeze their
+imports (:func:`freeze_imports`, from the pool's initializer in
+:mod:`ewpolar.runner.local`), because the runner collects garbage after every
+chunk and the collection then does not walk the imports.
 """
 
 from __future__ import annotations

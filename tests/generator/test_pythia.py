@@ -350,3 +350,20 @@ def test_run_and_fit_on_pythia_wh_samples(tmp_path):
                                str(tmp_path / "run" / "histograms.root"), "--out", str(tmp_path / "fit")])
     assert fit.exit_code == 0, fit.output[-2000:]
     assert (tmp_path / "fit" / "results.json").is_file()
+
+
+@pytest.mark.slow
+def test_demo_runs_on_pythia_samples(tmp_path):
+    from ewpolar.pipeline import run_demo
+
+    res = run_demo(tmp_path, events=200, seed=2, executor="iterative", workers=1, report=False,
+                   backend="pythia")
+    metrics = {c: json.loads((run / "metrics.json").read_text()) for c, run in res.runs.items()}
+    assert set(metrics) == {"ssww", "wh"}
+    assert all(m["events_processed"] == m["events_total"] > 0 for m in metrics.values())
+    # every channel either has its fit's headline or says why its fit was skipped
+    for channel, label in (("ssww", "ssWW"), ("wh", "WH")):
+        assert channel in res.results or any(
+            line.startswith(f"{channel}: fit skipped") for line in res.lines), res.lines
+        if channel in res.results:
+            assert any(line.startswith(label) for line in res.lines)
