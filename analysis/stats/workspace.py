@@ -78,8 +78,10 @@ from ewpolar.core.config import AnalysisConfig, load_config
 from ewpolar.core.errors import ConfigError, InputError
 from ewpolar.core.histio import Template, read_histograms
 from ewpolar.core.naming import (
+    DOWN,
     NOMINAL,
     SCALE_7POINT,
+    UP,
     HistKey,
     histogram_name,
     systematic_prefix,
@@ -544,7 +546,27 @@ def _variations(config: AnalysisConfig, hs: HistogramSet, dataset: str, region: 
         elif up is not None or down is not None:
             variations[name] = (None if up is None else transform(up.values),
                                 None if down is None else transform(down.values))
+    # the systematic model is data: variations the histograms hold beyond the config's
+    # systematics (an input profile's shape categories, e.g. jer_up/jer_down, or its
+    # weight variations) become modifiers of their own
+    for name in _extra_variation_names(config, present) - variations.keys() - normsys.keys():
+        up = hs.variation(dataset, region, f"{name}_{UP}", observable)
+        down = hs.variation(dataset, region, f"{name}_{DOWN}", observable)
+        variations[name] = (None if up is None else transform(up.values),
+                            None if down is None else transform(down.values))
     return variations, normsys
+
+
+def _extra_variation_names(config: AnalysisConfig, present: set[str]) -> set[str]:
+    """Names of the two-sided (or one-sided) variations in ``present`` that no config
+    systematic accounts for."""
+    known = {systematic_prefix(key) for key in config.systematics}
+    out = set()
+    for systematic in present:
+        name, _, side = systematic.rpartition("_")
+        if side in (UP, DOWN) and name and name not in known:
+            out.add(name)
+    return out
 
 
 def sample_input(config: AnalysisConfig, hs: HistogramSet, dataset: str, region: str,

@@ -176,6 +176,28 @@ def test_scale_envelope_in_all_mode(tmp_path: Path) -> None:
     assert scale["data"] == pytest.approx({"hi": env_up, "lo": env_down})
 
 
+def test_variations_beyond_the_config_become_modifiers(ssww_file: Path) -> None:
+    """An input profile's own categories (here jer_up/jer_down on wz) enter the fit as
+    modifiers of their own: the systematic model is what the histograms hold."""
+    from dataclasses import replace
+
+    hists = dict(read_histograms(ssww_file))
+    for key, template in list(hists.items()):
+        if key.dataset == "wz" and key.systematic == "nominal":
+            tilt = np.linspace(0.9, 1.1, template.values.size).reshape(template.values.shape)
+            for side, factor in (("jer_up", tilt), ("jer_down", 2 - tilt)):
+                hists[replace(key, systematic=side)] = replace(template,
+                                                              values=template.values * factor)
+    ws = ssww_workspace(SSWW, hists, "LL")
+    validate(ws)
+    assert "jer" in modifier_names(ws, types=["normsys", "histosys"])
+    for ch in ws["channels"]:
+        for s in ch["samples"]:
+            assert ("jer" in {m["name"] for m in s["modifiers"]}) == (s["name"] == "wz")
+    # without them, the workspace is the config's alone
+    assert "jer" not in modifier_names(ssww_workspace(SSWW, ssww_file, "LL"))
+
+
 def test_pseudo_data_poisson_and_injection(ssww_file: Path) -> None:
     asimov = ssww_workspace(SSWW, ssww_file, "LX")
     p1 = ssww_workspace(SSWW, ssww_file, "LX", pseudo_data="poisson", seed=3)
