@@ -45,7 +45,8 @@ if TYPE_CHECKING:
     from ewpolar.processors.base import AnalysisProcessor
 
 __all__ = ["EXECUTORS", "ProcessorRun", "RunResult", "build_processor", "condor_cluster",
-           "load_fileset", "run_analysis", "run_processor", "tls_security", "uproot_options"]
+           "load_fileset", "run_analysis", "run_processor", "scaled_condor_cluster", "tls_security",
+           "uproot_options"]
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +182,16 @@ def condor_cluster(settings: CondorSettings) -> Any:
     )
 
 
+def scaled_condor_cluster(settings: CondorSettings) -> Any:
+    """:func:`condor_cluster`, adaptive between the settings' bounds or scaled to its jobs."""
+    cluster = condor_cluster(settings)
+    if settings.adapt_maximum is not None:
+        cluster.adapt(minimum=settings.adapt_minimum, maximum=settings.adapt_maximum)
+    else:
+        cluster.scale(jobs=settings.jobs or 1)
+    return cluster
+
+
 def tls_security(ca_file: str | None, cert: str | None, key: str | None) -> Any:
     """A distributed ``Security`` for a TLS scheduler, or None without certificates."""
     if not any((ca_file, cert, key)):
@@ -301,12 +312,7 @@ def _executor(name: str, workers: int, scheduler: str | None, progress: bool,
     elif name == "condor":
         from distributed import Client
 
-        settings = config.condor if config is not None else CondorSettings()
-        cluster = condor_cluster(settings)
-        if settings.adapt_maximum is not None:
-            cluster.adapt(minimum=settings.adapt_minimum, maximum=settings.adapt_maximum)
-        else:
-            cluster.scale(jobs=settings.jobs or 1)
+        cluster = scaled_condor_cluster(config.condor if config is not None else CondorSettings())
         client = Client(cluster)
         try:
             yield _dask_executor(client, progress)

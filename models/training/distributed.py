@@ -68,14 +68,9 @@ def search_client(executor: str, *, workers: int = 1, scheduler: str | None = No
         cluster = local_cluster(workers)
         client = Client(cluster)
     else:
-        from ewpolar.runner.run import condor_cluster
+        from ewpolar.runner.run import scaled_condor_cluster
 
-        settings = condor or CondorSettings()
-        cluster = condor_cluster(settings)
-        if settings.adapt_maximum is not None:
-            cluster.adapt(minimum=settings.adapt_minimum, maximum=settings.adapt_maximum)
-        else:
-            cluster.scale(jobs=settings.jobs or 1)
+        cluster = scaled_condor_cluster(condor or CondorSettings())
         client = Client(cluster)
     log.info("search on %s (%d workers)", client.scheduler.address, n_workers(client))
     try:
