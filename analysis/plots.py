@@ -430,6 +430,12 @@ def _read_json(path: Path) -> Any:
         raise InputError(f"{path}: cannot read: {exc}") from None
 
 
+def _score_label(config: AnalysisConfig, model: str) -> str:
+    """A classifier score's axis label: the config's ``models.<name>.label`` or "<name> score"."""
+    ref = config.models.get(model)
+    return ref.label if ref is not None and ref.label else f"{model} score"
+
+
 def make_plots(config: AnalysisConfig, histograms: str | Path, out: str | Path, *,
                fit_dir: str | Path | None = None, progress: bool = False) -> list[Path]:
     """Every figure of a run (and of its fit, when ``fit_dir`` is given), PNG and PDF.
@@ -453,7 +459,7 @@ def make_plots(config: AnalysisConfig, histograms: str | Path, out: str | Path, 
         for ds in signals:
             jobs.append((f"template {name} {ds}", lambda name=name, tmpl=tmpl, ds=ds: plot_template_2d(
                 hists, config, f"template_{name}", [ds], out / "templates",
-                xlabel=f"{tmpl.x} score", ylabel=f"{tmpl.y} score", name=f"template_{name}_{ds}")))
+                xlabel=_score_label(config, tmpl.x), ylabel=_score_label(config, tmpl.y), name=f"template_{name}_{ds}")))
     if fit_dir is not None:
         jobs += _fit_jobs(config, Path(fit_dir), out)
     paths: list[Path] = []

@@ -170,6 +170,8 @@ class HistAxis(_Strict):
 
 class ModelRef(_Strict):
     path: str
+    #: axis label of its score in figures (default: "<name> score")
+    label: str | None = None
 
 
 class EstimatorRef(_Strict):
