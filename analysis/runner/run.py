@@ -371,8 +371,7 @@ def _one_line(exc: BaseException) -> str:
     root = _exception_chain(exc)[-1]
     if isinstance(root, uproot.exceptions.KeyInFileError):
         # uproot raises it for a missing tree and for a missing branch alike
-        what = "branch" if isinstance(getattr(root, "file_path", None), str) and \
-            getattr(root, "object_path", None) else "tree"
+        what = "branch" if getattr(root, "object_path", None) else "tree"
         msg = f"no '{root.key}' {what} in the file"
     elif isinstance(root, InputError):
         msg = str(root)
@@ -451,7 +450,7 @@ def _attempts(retries: int, report: bool, _coffea_retries: int, skipbadfiles: An
       futures or dask run could report neither. Preprocessing returns what
       coffea's does (None for a file given up; :func:`_file_entries` names why).
     """
-    skip = (OSError,) if skipbadfiles is True else skipbadfiles
+    skip = bool(skipbadfiles)
     attempt = 0
     while True:
         try:
@@ -465,10 +464,9 @@ def _attempts(retries: int, report: bool, _coffea_retries: int, skipbadfiles: An
                          _one_line(exc))
                 attempt += 1
                 continue
-            if use_result_type or not skip or not (
-                    any(isinstance(c, skip) or NANOEVENTS_FAILED in str(c)
-                        for c in _exception_chain(exc))
-                    or (skip is BAD_FILE_ERRORS and _is_bad_file_error(exc))):
+            # the runner skips BAD_FILE_ERRORS or nothing: a bad file is what
+            # _is_bad_file_error says (also errors raised while reading, schema failures)
+            if use_result_type or not skip or not _is_bad_file_error(exc):
                 raise
             if not report:
                 return None

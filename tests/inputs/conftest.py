@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ewpolar.core.config import AnalysisConfig, load_config
+from ewpolar.core.config import AnalysisConfig
 from ewpolar.generator import generate
 from flat_writer import write_flat_fileset
 
@@ -40,16 +40,6 @@ def cms_ttree() -> Path:
 @pytest.fixture(scope="session")
 def cms_rntuple() -> Path:
     return _testdata(CMS_RNTUPLE)
-
-
-@pytest.fixture(scope="session")
-def ssww_config() -> AnalysisConfig:
-    return load_config("ssww")
-
-
-@pytest.fixture(scope="session")
-def wh_config() -> AnalysisConfig:
-    return load_config("wh")
 
 
 def _toy(config: AnalysisConfig, datasets: list[str], out: Path) -> dict[str, Any]:

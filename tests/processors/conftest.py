@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from coffea import processor
 from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
-from ewpolar.core.config import AnalysisConfig, load_config
+from ewpolar.core.config import AnalysisConfig
 from ewpolar.generator import generate
 
 CMS_FILE = "nanoAOD_2015_CMS_Open_Data_ttbar.root"
@@ -19,16 +19,6 @@ CMS_FILE = "nanoAOD_2015_CMS_Open_Data_ttbar.root"
 N_EVENTS = 3000
 SSWW_DATASETS = ["ssww_TT", "wz"]
 WH_DATASETS = ["wh", "ttbar"]
-
-
-@pytest.fixture(scope="session")
-def ssww_config() -> AnalysisConfig:
-    return load_config("ssww")
-
-
-@pytest.fixture(scope="session")
-def wh_config() -> AnalysisConfig:
-    return load_config("wh")
 
 
 def _make_fileset(config: AnalysisConfig, datasets: list[str], out: Path) -> dict[str, Any]:

@@ -77,14 +77,26 @@ class _NotOnTheWorkers(WorkerSetup):
         return (importlib.import_module, ("ewpolar_is_not_installed_here",))
 
 
-def test_workers_without_ewpolar_give_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+class _FailsOnTheWorkers(WorkerSetup):
+    """A plugin that the workers load but whose set-up fails (as when a worker dies)."""
+
+    def setup(self, worker):
+        raise RuntimeError("worker lost during set-up")
+
+
+@pytest.mark.parametrize(("plugin", "named", "cause"), [
+    (_NotOnTheWorkers, "ewpolar_is_not_installed_here", "need ewpolar installed"),
+    (_FailsOnTheWorkers, "worker lost during set-up", "check the workers' logs"),
+], ids=["not-installed", "set-up-fails"])
+def test_a_plugin_that_cannot_be_set_up_is_one_line_naming_its_cause(
+        monkeypatch: pytest.MonkeyPatch, tmp_path, plugin, named: str, cause: str) -> None:
     distributed = pytest.importorskip("distributed")
     import ewpolar.runner.workers
 
     cfg = load_config("ssww")
-    fileset = load_fileset(generate(cfg, events=600, seed=5, out=tmp_path / "s",
+    fileset = load_fileset(generate(cfg, events=300, seed=5, out=tmp_path / "s",
                                     datasets=["ssww_LL"]))
-    monkeypatch.setattr(ewpolar.runner.workers, "WorkerSetup", _NotOnTheWorkers)
+    monkeypatch.setattr(ewpolar.runner.workers, "WorkerSetup", plugin)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                                   dashboard_address=":0") as cluster, \
             pytest.raises(InputError) as info:
@@ -93,33 +105,8 @@ def test_workers_without_ewpolar_give_one_line(monkeypatch: pytest.MonkeyPatch, 
     msg = str(info.value)
     assert "\n" not in msg, msg
     assert cluster.scheduler_address in msg
-    assert "ewpolar_is_not_installed_here" in msg
-    assert "need ewpolar installed" in msg
+    assert named in msg
+    assert cause in msg
+    # a plugin that imports but fails is not blamed on the installation
+    assert ("installed" in msg) == (plugin is _NotOnTheWorkers)
     assert not (tmp_path / "out" / "histograms.root").exists()
-
-
-
-class _FailsOnTheWorkers(WorkerSetup):
-    """A plugin that the workers load but whose set-up fails (as when a worker dies)."""
-
-    def setup(self, worker):
-        raise RuntimeError("worker lost during set-up")
-
-
-def test_a_plugin_failure_is_not_blamed_on_the_install(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    distributed = pytest.importorskip("distributed")
-    import ewpolar.runner.workers
-
-    cfg = load_config("ssww")
-    fileset = load_fileset(generate(cfg, events=300, seed=5, out=tmp_path / "s",
-                                    datasets=["ssww_LL"]))
-    monkeypatch.setattr(ewpolar.runner.workers, "WorkerSetup", _FailsOnTheWorkers)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                  dashboard_address=":0") as cluster, \
-            pytest.raises(InputError) as info:
-        run_analysis(cfg, fileset, executor="dask", scheduler=cluster.scheduler_address,
-                     out=tmp_path / "out")
-    msg = str(info.value)
-    assert "\n" not in msg, msg
-    assert "worker lost during set-up" in msg
-    assert "installed" not in msg
